@@ -1,0 +1,36 @@
+"""simvec: a local-first engine for text embeddings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from simvec.encoders import DEFAULT_MODEL_ID, EncodeStats, Encoder, ModelCard
+from simvec.errors import InputFileError, ModelLoadError, SimvecError
+from simvec.vectors import similarity as _similarity
+
+__version__ = "0.1.0"
+
+
+@lru_cache(maxsize=4)
+def default_encoder(model: str | None = None) -> Encoder:
+    """A process-wide Encoder per model, loaded on first use."""
+    return Encoder(model)
+
+
+def similarity(a: str, b: str, *, model: str | None = None, metric: str = "cosine") -> float:
+    """Similarity (or distance, for euclidean/manhattan) between two texts."""
+    vectors = default_encoder(model).encode([a, b])
+    return float(_similarity.pairwise(vectors[:1], vectors[1:], metric)[0, 0])
+
+
+__all__ = [
+    "DEFAULT_MODEL_ID",
+    "EncodeStats",
+    "Encoder",
+    "InputFileError",
+    "ModelCard",
+    "ModelLoadError",
+    "SimvecError",
+    "default_encoder",
+    "similarity",
+]

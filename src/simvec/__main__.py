@@ -1,0 +1,3 @@
+from simvec.cli import main
+
+main()

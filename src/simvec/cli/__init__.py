@@ -1,0 +1,30 @@
+"""The `simvec` command line: one Typer app; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from simvec.cli.app import app
+from simvec.errors import SimvecError
+
+# Importing the command modules registers their commands on `app`.
+from simvec.cli import embed as _embed  # noqa: F401,E402
+from simvec.cli import evaluate as _evaluate  # noqa: F401,E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; expected errors become one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        code = app(args=argv, prog_name="simvec", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        print("simvec: aborted", file=sys.stderr)
+        sys.exit(130)
+    except (SimvecError, ValueError, TypeError, OSError) as exc:
+        print(f"simvec: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,26 @@
+"""The root Typer app and the options every command shares."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="simvec",
+    help="simvec: embed, compare, store, search and evaluate text embeddings, locally.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+eval_app = typer.Typer(help="Evaluate embeddings on standard benchmarks.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+ModelOption = typer.Option(None, "--model", "-m", help="Model directory (default: bundled all-MiniLM-L6-v2).")
+
+
+def print_json(payload: object) -> None:
+    """Print JSON to stdout (the machine-readable form every command offers)."""
+    json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

@@ -1,0 +1,97 @@
+"""`simvec embed`, `simvec similarity`, `simvec info`, `simvec demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simvec.cli.app import ModelOption, app, print_json
+from simvec.sources import ERROR_MODES, read_records, write_vectors
+from simvec.vectors.quantize import PRECISIONS
+from simvec.vectors.similarity import METRICS, pairwise
+
+
+@app.command()
+def embed(
+    input: Path = typer.Argument(..., help="Input file: .txt (a text per line), .jsonl, .csv or .parquet."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file: .npy (matrix) or .parquet (id, vector)."),
+    field: str = typer.Option("text", "--field", "--column", help="JSON field / CSV or parquet column holding the text."),
+    id_field: str = typer.Option(None, "--id-field", help="Field holding an id (default: the line or row number)."),
+    model: str = ModelOption,
+    prompt: str = typer.Option(None, help='Prefix for every text, e.g. "query: ".'),
+    precision: str = typer.Option("float32", help=f"One of {', '.join(PRECISIONS)}."),
+    truncate_dim: int = typer.Option(None, "--truncate-dim", help="Matryoshka truncation to this many dimensions."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Unit-length vectors."),
+    errors: str = typer.Option("strict", help=f"Invalid UTF-8: {' or '.join(ERROR_MODES)}."),
+) -> None:
+    """Embed every text of INPUT and write the vectors to OUTPUT."""
+    from simvec.encoders import Encoder
+
+    if output.suffix.lower() not in (".npy", ".parquet"):
+        raise typer.BadParameter(f"unknown output extension {output.suffix or '(none)'!r}; use .npy or .parquet", param_hint="--output")
+    records = list(read_records(input, text_field=field, id_field=id_field, errors=errors))
+    encoder = Encoder(model)
+    vectors = encoder.encode(
+        [r.text for r in records], prompt=prompt, precision=precision, truncate_dim=truncate_dim,
+        batch_size=batch_size, normalize=normalize,
+    )
+    write_vectors(output, vectors, [r.id if r.id is not None else str(r.line) for r in records])
+    stats = encoder.last_stats
+    typer.echo(
+        f"wrote {len(records)} vectors of shape {tuple(vectors.shape[1:])} {vectors.dtype} to {output}"
+        + (f" ({stats.truncated} texts truncated to {encoder.max_seq_length} tokens)" if stats and stats.truncated else ""),
+        err=True,
+    )
+
+
+@app.command()
+def similarity(
+    texts: list[str] = typer.Argument(..., help="Two or more texts."),
+    model: str = ModelOption,
+    metric: str = typer.Option("cosine", help=f"One of {', '.join(METRICS)}."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print the similarity matrix of the given texts."""
+    from simvec.encoders import Encoder
+
+    if len(texts) < 2:
+        raise typer.BadParameter("give at least two texts")
+    if metric not in METRICS:
+        raise typer.BadParameter(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}", param_hint="--metric")
+    vectors = Encoder(model).encode(texts)
+    matrix = pairwise(vectors, vectors, metric)
+    if as_json:
+        print_json({"metric": metric, "texts": texts, "matrix": matrix.round(6).tolist()})
+        return
+    table = Table(title=f"{metric} similarity" if metric in ("cosine", "dot") else f"{metric} distance")
+    table.add_column("#")
+    for i in range(len(texts)):
+        table.add_column(str(i + 1), justify="right")
+    for i, row in enumerate(matrix):
+        table.add_row(f"{i + 1}. {texts[i][:48]}", *(f"{v:.4f}" for v in row))
+    Console().print(table)
+
+
+@app.command()
+def info(model: str = ModelOption, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Print the model, its dimension, max length, pooling and backend."""
+    from simvec.encoders import Encoder
+
+    details = Encoder(model).info()
+    if as_json:
+        print_json(details)
+        return
+    for key, value in details.items():
+        typer.echo(f"{key:>15}: {value}")
+
+
+@app.command()
+def demo() -> None:
+    """Embed the bundled sample corpus, answer a few queries and compare a sentence pair."""
+    from simvec.demo import run_demo
+
+    run_demo()

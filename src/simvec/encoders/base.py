@@ -1,0 +1,108 @@
+"""The backend contract and the tokenize -> sort -> batch -> pool loop shared by transformer backends."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from simvec.encoders.models import ModelCard
+from simvec.encoders.pooling import pool
+
+# Texts are tokenized and length-sorted in chunks this large: sorting a whole corpus at once
+# would hold every tokenized text in memory, while chunks this size keep padding near minimal.
+SORT_CHUNK = 16_384
+
+
+@dataclass
+class EncodeStats:
+    """What one `encode` call did: counts that are never silently dropped."""
+
+    texts: int = 0
+    tokens: int = 0
+    truncated: int = 0
+    seconds: float = 0.0
+
+    @property
+    def texts_per_second(self) -> float:
+        return self.texts / self.seconds if self.seconds > 0 else 0.0
+
+
+class Backend(Protocol):
+    """Turns texts into pooled (not yet normalised) float32 vectors, in input order."""
+
+    name: str
+
+    def embed(
+        self, texts: Sequence[str], batch_size: int, on_batch: Callable[[int], None] | None = None
+    ) -> tuple[np.ndarray, EncodeStats]: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def load_tokenizer(card: ModelCard) -> Tokenizer:
+    """The model's fast tokenizer, truncating at its max sequence length and never padding."""
+    tokenizer_file = card.path / "tokenizer.json"
+    if tokenizer_file.is_file():
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    else:  # only vocab.txt etc.: let transformers build the fast tokenizer once
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(card.path), local_files_only=True).backend_tokenizer
+    # tokenizer.json files often carry fixed padding (all-MiniLM-L6-v2 pads to 128): padding is
+    # ours to do per batch, so the shortest batches stay short.
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(card.max_seq_length)
+    return tokenizer
+
+
+class TokenBackend:
+    """Tokenize, sort by token length, batch with per-batch padding, run `forward`, pool."""
+
+    name = "tokens"
+
+    def __init__(self, card: ModelCard) -> None:
+        self.card = card
+        self.tokenizer = load_tokenizer(card)
+
+    def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """(batch, tokens) int64 arrays -> (batch, tokens, hidden) token embeddings."""
+        raise NotImplementedError
+
+    def _prepare(self, texts: Sequence[str]) -> list[str]:
+        return [t.lower() for t in texts] if self.card.do_lower_case else list(texts)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text after truncation, special tokens included."""
+        return [len(e.ids) for e in self.tokenizer.encode_batch(self._prepare(texts))]
+
+    def embed(
+        self, texts: Sequence[str], batch_size: int, on_batch: Callable[[int], None] | None = None
+    ) -> tuple[np.ndarray, EncodeStats]:
+        started = time.perf_counter()
+        stats = EncodeStats(texts=len(texts))
+        out = np.empty((len(texts), self.card.dimension), dtype=np.float32)
+        for chunk_start in range(0, len(texts), SORT_CHUNK):
+            chunk = self._prepare(texts[chunk_start : chunk_start + SORT_CHUNK])
+            encodings = self.tokenizer.encode_batch(chunk)
+            lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+            stats.tokens += int(lengths.sum())
+            stats.truncated += sum(1 for e in encodings if e.overflowing)
+            order = np.argsort(-lengths, kind="stable")
+            for batch_start in range(0, len(order), batch_size):
+                rows = order[batch_start : batch_start + batch_size]
+                width = int(lengths[rows].max())
+                input_ids = np.zeros((len(rows), width), dtype=np.int64)
+                attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+                for j, i in enumerate(rows):
+                    input_ids[j, : lengths[i]] = encodings[i].ids
+                    attention_mask[j, : lengths[i]] = 1
+                hidden = self.forward(input_ids, attention_mask)
+                out[chunk_start + rows] = pool(hidden, attention_mask, self.card.pooling)
+                if on_batch is not None:
+                    on_batch(len(rows))
+        stats.seconds = time.perf_counter() - started
+        return out, stats

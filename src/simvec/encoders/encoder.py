@@ -1,0 +1,160 @@
+"""`Encoder`: texts in, numpy vectors out, with prompts, Matryoshka truncation and output precisions."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from simvec.encoders.base import Backend, EncodeStats
+from simvec.encoders.models import ModelCard, resolve_model
+from simvec.encoders.pooling import l2_normalize
+from simvec.vectors.quantize import check_precision, quantize
+from simvec.vectors.reduce import check_truncate_dim, truncate
+
+MAX_TEXT_CHARS = 1_000_000  # longer texts are refused: the model would read only its first tokens anyway
+MAX_BATCH_SIZE = 4096
+PROGRESS_THRESHOLD = 1000  # show a progress bar by default above this many texts, in a terminal
+BACKENDS = ("torch",)
+
+
+def as_text_list(texts: str | Iterable[str]) -> tuple[list[str], bool]:
+    """Validate texts: a string (single=True) or an iterable of strings; errors name the bad item."""
+    if isinstance(texts, str):
+        texts, single = [texts], True
+    elif isinstance(texts, (bytes, bytearray)):
+        raise TypeError("texts must be a str or a sequence of str, got bytes; decode it first")
+    elif isinstance(texts, Iterable):
+        texts, single = list(texts), False
+    else:
+        raise TypeError(f"texts must be a str or a sequence of str, got {type(texts).__name__}")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
+        if len(text) > MAX_TEXT_CHARS:
+            raise ValueError(f"texts[{i}] has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    return texts, single
+
+
+def load_backend(card: ModelCard, backend: str, device: str) -> Backend:
+    """Instantiate the named backend for a model."""
+    if backend == "torch":
+        from simvec.encoders.transformer import TorchBackend
+
+        return TorchBackend(card, device=device)
+    raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+
+
+class Encoder:
+    """Embeds text with a sentence-transformers-format model (default: the bundled all-MiniLM-L6-v2)."""
+
+    def __init__(self, model: str | Path | None = None, device: str = "cpu", backend: str = "torch") -> None:
+        self.card: ModelCard = resolve_model(model)
+        self.backend: Backend = load_backend(self.card, backend, device)
+        self.last_stats: EncodeStats | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self.card.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self.card.dimension
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.card.max_seq_length
+
+    def __repr__(self) -> str:
+        return f"Encoder(model={self.model_id!r}, dimension={self.dimension}, backend={self.backend.name!r})"
+
+    def info(self) -> dict[str, object]:
+        """Model, dimension, max length, pooling, prompts and backend as a JSON-ready dict."""
+        return {**self.card.describe(), "backend": self.backend.name}
+
+    def count_tokens(self, texts: str | Iterable[str]) -> list[int]:
+        """Tokens each text uses after truncation (special tokens included)."""
+        return self.backend.count_tokens(as_text_list(texts)[0])
+
+    def encode(
+        self,
+        texts: str | Iterable[str],
+        *,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        normalize: bool = True,
+        truncate_dim: int | None = None,
+        precision: str = "float32",
+        calibration_embeddings: np.ndarray | None = None,
+        batch_size: int = 64,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Embed texts: (n, dim) array, or (dim,) for a single string.
+
+        `prompt` is prefixed to every text (`prompt_name` picks one of the model card's prompts).
+        `normalize=True` returns unit vectors (re-normalised after `truncate_dim`); False returns the
+        model's own output. `precision` is float32, float16, int8, uint8, binary or ubinary; int8
+        ranges come from `calibration_embeddings` when given, else from this batch.
+        """
+        items, single = as_text_list(texts)
+        check_precision(precision)
+        truncate_dim = check_truncate_dim(truncate_dim, self.dimension)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be an int in 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
+        prefix = self._prompt(prompt, prompt_name)
+        if prefix:
+            items = [prefix + text for text in items]
+
+        vectors, stats = self._embed(items, batch_size, show_progress)
+        self.last_stats = stats
+        if stats.truncated:
+            warnings.warn(
+                f"{stats.truncated} of {stats.texts} texts were longer than the model's "
+                f"{self.max_seq_length} tokens and were truncated",
+                stacklevel=2,
+            )
+        if self.card.normalize or normalize:
+            vectors = l2_normalize(vectors)
+        if truncate_dim is not None:
+            vectors = truncate(vectors, truncate_dim)
+            if normalize:
+                vectors = l2_normalize(vectors)
+        vectors = quantize(vectors, precision, calibration=calibration_embeddings)
+        return vectors[0] if single else vectors
+
+    def encode_queries(self, texts: str | Iterable[str], **options) -> np.ndarray:
+        """`encode` with the model card's "query" prompt, when it defines one."""
+        return self.encode(texts, prompt_name="query" if "query" in self.card.prompts else None, **options)
+
+    def encode_documents(self, texts: str | Iterable[str], **options) -> np.ndarray:
+        """`encode` with the model card's "document" (or "passage") prompt, when it defines one."""
+        name = next((n for n in ("document", "passage", "corpus") if n in self.card.prompts), None)
+        return self.encode(texts, prompt_name=name, **options)
+
+    def _prompt(self, prompt: str | None, prompt_name: str | None) -> str:
+        if prompt is not None and prompt_name is not None:
+            raise ValueError("give either prompt or prompt_name, not both")
+        if prompt is not None:
+            return prompt
+        name = prompt_name or self.card.default_prompt_name
+        if name is None:
+            return ""
+        if name not in self.card.prompts:
+            known = ", ".join(self.card.prompts) or "none"
+            raise ValueError(f"model {self.model_id} has no prompt named {name!r} (its prompts: {known})")
+        return self.card.prompts[name]
+
+    def _embed(self, items: list[str], batch_size: int, show_progress: bool | None) -> tuple[np.ndarray, EncodeStats]:
+        if not items:
+            return np.empty((0, self.dimension), dtype=np.float32), EncodeStats()
+        if show_progress is None:
+            show_progress = len(items) > PROGRESS_THRESHOLD and sys.stderr.isatty()
+        if not show_progress:
+            return self.backend.embed(items, batch_size)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(items), desc="Embedding", unit="text") as bar:
+            return self.backend.embed(items, batch_size, on_batch=bar.update)

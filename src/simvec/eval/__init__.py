@@ -1,0 +1,1 @@
+"""Measuring embeddings: dataset readers, metrics with confidence intervals, reports."""

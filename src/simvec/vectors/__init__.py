@@ -1,0 +1,1 @@
+"""Pure math on embedding matrices: similarity, precision conversion, dimension reduction."""

@@ -1,0 +1,101 @@
+"""Similarity and distance between embedding matrices, and exact top-k: pure numpy/scipy.
+
+Pairwise functions take (n, d) and (m, d) arrays (1-D arrays count as one row) and return an
+(n, m) float32 matrix. `cosine` and `dot` are similarities (higher is closer); `euclidean` and
+`manhattan` are distances (lower is closer).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+METRICS = ("cosine", "dot", "euclidean", "manhattan")
+_DISTANCES = ("euclidean", "manhattan")
+# Queries are scored against all documents this many at a time, bounding the score matrix.
+_QUERY_BLOCK = 1024
+
+
+def _matrix(x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 1-D vector or a 2-D matrix, got shape {x.shape}")
+    return x
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _matrix(a, "a"), _matrix(b, "b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"dimension mismatch: a has {a.shape[1]} dimensions, b has {b.shape[1]}")
+    return a, b
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity matrix."""
+    a, b = _pair(a, b)
+    return _unit(a) @ _unit(b).T
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dot-product matrix."""
+    a, b = _pair(a, b)
+    return a @ b.T
+
+
+def euclidean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distance matrix."""
+    a, b = _pair(a, b)
+    return cdist(a, b, "euclidean").astype(np.float32)
+
+
+def manhattan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Manhattan (L1) distance matrix."""
+    a, b = _pair(a, b)
+    return cdist(a, b, "cityblock").astype(np.float32)
+
+
+def pairwise(a: np.ndarray, b: np.ndarray, metric: str = "cosine") -> np.ndarray:
+    """The `metric` matrix between rows of `a` and rows of `b`."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    return {"cosine": cosine, "dot": dot, "euclidean": euclidean, "manhattan": manhattan}[metric](a, b)
+
+
+def higher_is_closer(metric: str) -> bool:
+    """True for similarities (cosine, dot), False for distances."""
+    return metric not in _DISTANCES
+
+
+def top_k(
+    query_vecs: np.ndarray, doc_vecs: np.ndarray, k: int, metric: str = "cosine"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest documents per query: (indices, scores), best first; 1-D query -> 1-D results.
+
+    Equal scores are ordered by document index. k larger than the number of documents returns them all.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    single = np.asarray(query_vecs).ndim == 1
+    queries, docs = _pair(query_vecs, doc_vecs)
+    k = min(int(k), len(docs))
+    sign = 1.0 if higher_is_closer(metric) else -1.0
+    indices = np.empty((len(queries), k), dtype=np.int64)
+    scores = np.empty((len(queries), k), dtype=np.float32)
+    for start in range(0, len(queries), _QUERY_BLOCK):
+        block = pairwise(queries[start : start + _QUERY_BLOCK], docs, metric) * sign
+        if k < len(docs):
+            part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        else:
+            part = np.broadcast_to(np.arange(len(docs)), block.shape)
+        part_scores = np.take_along_axis(block, part, axis=1)
+        # lexsort: primary key descending score, secondary ascending index (deterministic ties)
+        order = np.lexsort((part, -part_scores), axis=1)
+        indices[start : start + len(block)] = np.take_along_axis(part, order, axis=1)
+        scores[start : start + len(block)] = np.take_along_axis(part_scores, order, axis=1) * sign
+    return (indices[0], scores[0]) if single else (indices, scores)
