@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-import click
+import typer
 
 from simvec.cli.app import app
 from simvec.errors import SimvecError
@@ -18,12 +18,14 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
         code = app(args=argv, prog_name="simvec", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("simvec: aborted", file=sys.stderr)
         sys.exit(130)
+    except typer.TyperException as exc:  # typer vendors click: its usage errors derive from this
+        if not hasattr(exc, "show"):
+            raise
+        exc.show()
+        sys.exit(getattr(exc, "exit_code", 2))
     except (SimvecError, ValueError, TypeError, OSError) as exc:
         print(f"simvec: error: {exc}", file=sys.stderr)
         sys.exit(2)
