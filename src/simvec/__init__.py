@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from simvec.encoders import DEFAULT_MODEL_ID, EncodeStats, Encoder, ModelCard
 from simvec.errors import InputFileError, ModelLoadError, SimvecError
+from simvec.store import Collection
 from simvec.vectors import similarity as _similarity
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ def similarity(a: str, b: str, *, model: str | None = None, metric: str = "cosin
 
 
 __all__ = [
+    "Collection",
     "DEFAULT_MODEL_ID",
     "EncodeStats",
     "Encoder",

@@ -1,0 +1,192 @@
+"""`VectorIndex`: a FAISS index over (label, vector) pairs with ID-selector filtering, stamped and saved atomically.
+
+Labels are int64 ids chosen by the caller (the store uses its SQLite row sequence, never reused).
+Every kind is wrapped in `IndexIDMap2`, so labels survive save/load and selectors speak in labels.
+Nothing here deletes: a caller excludes dead labels with `exclude=` (HNSW cannot remove vectors) and
+rebuilds when too many accumulate. Scores are inner products ("ip") or euclidean distances ("l2").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+INDEX_KINDS = ("flat", "hnsw", "ivf")
+METRICS = ("ip", "l2")
+HNSW_M = 32  # graph degree: FAISS's usual choice for 384-d text embeddings
+HNSW_EF_CONSTRUCTION = 128
+HNSW_EF_SEARCH = 128  # default; search widens it to at least k
+IVF_MIN_POINTS_PER_LIST = 39  # FAISS k-means wants >= 39 training points per centroid
+_MAGIC = b"SIMVECIX1\n"
+
+
+@dataclass
+class IndexStamp:
+    """What an index file reflects: the store generation, the last full build, and the highest label added."""
+
+    kind: str
+    metric: str
+    dimension: int
+    generation: int = 0
+    built_generation: int = 0
+    max_label: int = 0
+    trained_size: int = 0  # IVF: how many vectors the coarse quantizer was trained on
+
+
+def _faiss_metric(metric: str) -> int:
+    if metric not in METRICS:
+        raise ValueError(f"unknown index metric {metric!r}; valid: {', '.join(METRICS)}")
+    return faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
+
+
+def ivf_lists(n: int) -> int:
+    """Number of IVF lists for n vectors: about 4*sqrt(n), with enough training points per list."""
+    return max(1, min(int(4 * np.sqrt(max(n, 1))), n // IVF_MIN_POINTS_PER_LIST))
+
+
+def _as_matrix(vectors: np.ndarray, dimension: int) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[1] != dimension:
+        raise ValueError(f"expected vectors of shape (n, {dimension}), got {vectors.shape}")
+    return vectors
+
+
+def _finish(scores: np.ndarray, labels: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    # FAISS returns squared L2; callers see the euclidean distance. Empty slots keep label -1.
+    if metric == "l2":
+        scores = np.sqrt(np.maximum(scores, 0, out=scores), out=scores)
+    return scores, labels
+
+
+def exact_search(
+    queries: np.ndarray, vectors: np.ndarray, labels: np.ndarray, k: int, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force k nearest of `vectors` (carrying `labels`) per query: (scores, labels), -1 padded."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    out_scores = np.full((len(queries), k), np.nan, dtype=np.float32)
+    out_labels = np.full((len(queries), k), -1, dtype=np.int64)
+    if len(vectors):
+        scores, positions = faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(vectors)), metric=_faiss_metric(metric))
+        width = positions.shape[1]
+        out_scores[:, :width] = scores
+        out_labels[:, :width] = np.where(positions >= 0, np.asarray(labels, dtype=np.int64)[positions], -1)
+    return _finish(out_scores, out_labels, metric)
+
+
+class VectorIndex:
+    """One FAISS index (flat, HNSW or IVF) addressed by int64 labels."""
+
+    def __init__(self, index: faiss.Index, stamp: IndexStamp) -> None:
+        self.index = index
+        self.stamp = stamp
+
+    @classmethod
+    def build(
+        cls, kind: str, metric: str, dimension: int, labels: np.ndarray, vectors: np.ndarray, *,
+        generation: int = 0, hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
+    ) -> VectorIndex:
+        """A new index of `kind` holding `vectors` under `labels`; IVF is trained on them (needs at least one)."""
+        fmetric = _faiss_metric(metric)
+        vectors = _as_matrix(vectors, dimension)
+        if kind == "flat":
+            inner = faiss.IndexFlat(dimension, fmetric)
+        elif kind == "hnsw":
+            inner = faiss.IndexHNSWFlat(dimension, hnsw_m, fmetric)
+            inner.hnsw.efConstruction = ef_construction
+        elif kind == "ivf":
+            if not len(vectors):
+                raise ValueError("an IVF index is trained on its vectors; it cannot be built empty")
+            quantizer = faiss.IndexFlat(dimension, fmetric)
+            inner = faiss.IndexIVFFlat(quantizer, dimension, ivf_lists(len(vectors)), fmetric)
+            inner.cp.min_points_per_centroid = 1  # tiny collections: no k-means warning spam
+            inner.train(vectors)
+        else:
+            raise ValueError(f"unknown index kind {kind!r}; valid kinds: {', '.join(INDEX_KINDS)}")
+        stamp = IndexStamp(kind=kind, metric=metric, dimension=dimension, generation=generation,
+                           built_generation=generation, trained_size=len(vectors) if kind == "ivf" else 0)
+        built = cls(faiss.IndexIDMap2(inner), stamp)
+        built.add(labels, vectors)
+        return built
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        return self.stamp.kind
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Append vectors under new labels (labels must not already be in the index)."""
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        if len(labels):
+            self.index.add_with_ids(_as_matrix(vectors, self.stamp.dimension), labels)
+            self.stamp.max_label = max(self.stamp.max_label, int(labels.max()))
+
+    def search(
+        self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None, exclude: np.ndarray | None = None,
+        ef_search: int | None = None, nprobe: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest per query among `allow` labels (or all but `exclude`): (scores, labels), -1 padded.
+
+        Filtering happens inside FAISS through ID selectors (a pre-filter). HNSW and IVF may still
+        return fewer than k hits for a very selective filter; callers check and fall back to exact search.
+        """
+        queries = _as_matrix(queries, self.stamp.dimension)
+        selector = None
+        if allow is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
+        elif exclude is not None and len(exclude):
+            inner_sel = faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64))
+            selector = faiss.IDSelectorNot(inner_sel)
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(ef_search or HNSW_EF_SEARCH, k))
+        elif self.kind == "ivf":
+            nlist = faiss.extract_index_ivf(self.index).nlist
+            params = faiss.SearchParametersIVF(nprobe=min(nlist, nprobe or max(8, nlist // 8)))
+        else:
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+        scores, labels = self.index.search(queries, k, params=params)
+        return _finish(scores, labels, self.stamp.metric)
+
+    def save(self, path: str | Path) -> None:
+        """Write to a temporary file, fsync it, and rename it over `path` (readers never see a partial file)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(self):x}.tmp")
+        header = json.dumps(asdict(self.stamp)).encode()
+        try:
+            with tmp.open("wb") as handle:
+                handle.write(_MAGIC + struct.pack("<I", len(header)) + header)
+                faiss.write_index(self.index, faiss.PyCallbackIOWriter(handle.write))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # make the rename itself durable
+        finally:
+            os.close(directory)
+
+    @classmethod
+    def load(cls, path: str | Path) -> VectorIndex | None:
+        """The index saved at `path`, or None when it is missing or unreadable (the caller rebuilds it)."""
+        try:
+            with Path(path).open("rb") as handle:
+                if handle.read(len(_MAGIC)) != _MAGIC:
+                    return None
+                (size,) = struct.unpack("<I", handle.read(4))
+                stamp = IndexStamp(**json.loads(handle.read(size)))
+                index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
+        except (OSError, ValueError, TypeError, RuntimeError, struct.error):
+            return None
+        return cls(index, stamp)

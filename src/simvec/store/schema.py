@@ -1,0 +1,80 @@
+"""The SQLite side of a collection: schema, connection settings, and the settings table.
+
+`docs.seq` is the FAISS label of a document's vector. It is AUTOINCREMENT, so a label is never reused:
+a replaced or deleted document gets a row in `tombstones` (via a trigger) with the generation of the
+transaction that removed it, and an index built before that generation excludes it at search time.
+`settings.generation` is bumped by every write transaction; indexes are stamped with the generation
+they reflect.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+FORMAT_VERSION = 1
+BUSY_TIMEOUT_SECONDS = 60  # a second writer (or a checkpoint) waits this long for the write lock
+
+SCHEMA = """
+CREATE TABLE settings (key TEXT PRIMARY KEY, value);
+CREATE TABLE docs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    hash TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE TABLE tombstones (seq INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+CREATE INDEX tombstones_by_generation ON tombstones(generation);
+CREATE VIRTUAL TABLE docs_fts USING fts5(text, content='docs', content_rowid='seq', tokenize='porter unicode61');
+CREATE TRIGGER docs_insert AFTER INSERT ON docs BEGIN
+    INSERT INTO docs_fts(rowid, text) VALUES (new.seq, new.text);
+END;
+CREATE TRIGGER docs_delete AFTER DELETE ON docs BEGIN
+    INSERT INTO docs_fts(docs_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    INSERT OR REPLACE INTO tombstones(seq, generation)
+        VALUES (old.seq, (SELECT value FROM settings WHERE key = 'generation'));
+END;
+CREATE TRIGGER docs_update_text AFTER UPDATE OF text ON docs BEGIN
+    INSERT INTO docs_fts(docs_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    INSERT INTO docs_fts(rowid, text) VALUES (new.seq, new.text);
+END;
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL journal, full fsync on commit."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+def initialise(conn: sqlite3.Connection, settings: dict[str, object]) -> None:
+    """Create the schema and write the settings, in one transaction."""
+    # executescript would commit a pending transaction first, so the script opens it itself.
+    conn.executescript("BEGIN IMMEDIATE;" + SCHEMA)
+    try:
+        conn.executemany(
+            "INSERT INTO settings(key, value) VALUES (?, ?)",
+            [("generation", 0), ("format_version", FORMAT_VERSION)]
+            + [(key, json.dumps(value)) for key, value in settings.items()],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def read_settings(conn: sqlite3.Connection) -> dict[str, object]:
+    """Settings as Python values (generation and format_version as ints, the rest JSON-decoded)."""
+    settings: dict[str, object] = {}
+    for key, value in conn.execute("SELECT key, value FROM settings"):
+        settings[key] = value if key in ("generation", "format_version") else json.loads(value)
+    return settings
+
+
+def generation(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT value FROM settings WHERE key = 'generation'").fetchone()[0])
