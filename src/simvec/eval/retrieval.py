@@ -1,0 +1,188 @@
+"""Retrieval evaluation on the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
+
+The corpus goes into a `Collection` (document text = title + " " + text) kept in a cache directory,
+so its embeddings are computed once: a re-run re-adds the same documents, which the content hash
+skips. Metrics come from pytrec_eval (trec_eval's own code): nDCG@10, MRR@10, Recall@100, MAP@100.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytrec_eval
+
+from simvec.encoders import Encoder
+from simvec.errors import InputFileError
+from simvec.store import Collection
+
+MODES = ("dense", "keyword", "hybrid")
+RUN_DEPTH = 100  # hits kept per query: enough for Recall@100 and MAP@100
+# Our metric names -> pytrec_eval measure keys; MRR@10 is recip_rank over runs cut at depth 10.
+MEASURES = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "map@100": "map_cut_100"}
+
+
+@dataclass
+class BeirData:
+    """A BEIR dataset: documents (id -> text), queries (id -> text) with judgements, qrels (qid -> {docid: grade})."""
+
+    name: str
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+@dataclass
+class RetrievalResult:
+    """Mean metrics over the judged queries for one search mode."""
+
+    dataset: str
+    mode: str
+    queries: int
+    documents: int
+    metrics: dict[str, float]
+    hnsw_recall_at_10: float | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    if not path.is_file():
+        raise InputFileError(str(path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)")
+    with path.open(encoding="utf-8") as handle:
+        for line, raw in enumerate(handle, start=1):
+            if raw.strip():
+                try:
+                    yield line, json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise InputFileError(str(path), f"invalid JSON: {exc.msg}", line) from None
+
+
+def _field(row: dict, name: str, path: Path, line: int) -> str:
+    if name not in row:
+        raise InputFileError(str(path), f"missing field {name!r}", line)
+    return str(row[name])
+
+
+def read_beir(directory: str | Path, split: str = "test") -> BeirData:
+    """Read a BEIR dataset; only the queries judged in qrels/<split>.tsv are kept."""
+    directory = Path(directory)
+    qrels_path = directory / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file():
+        raise InputFileError(str(qrels_path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)")
+    qrels: dict[str, dict[str, int]] = {}
+    with qrels_path.open(encoding="utf-8", newline="") as handle:
+        for line, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            if line == 1 and row and row[0] == "query-id":
+                continue
+            if len(row) != 3:
+                raise InputFileError(str(qrels_path), f"expected 3 tab-separated fields, got {len(row)}", line)
+            try:
+                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+            except ValueError:
+                raise InputFileError(str(qrels_path), f"score {row[2]!r} is not an integer", line) from None
+    corpus_path, queries_path = directory / "corpus.jsonl", directory / "queries.jsonl"
+    corpus = {
+        _field(row, "_id", corpus_path, line): (str(row.get("title") or "") + " " + _field(row, "text", corpus_path, line)).strip()
+        for line, row in _jsonl(corpus_path)
+    }
+    queries = {
+        qid: _field(row, "text", queries_path, line)
+        for line, row in _jsonl(queries_path)
+        if (qid := _field(row, "_id", queries_path, line)) in qrels
+    }
+    missing = sorted(set(qrels) - set(queries))
+    if missing:
+        raise InputFileError(str(queries_path), f"{len(missing)} judged queries are missing, e.g. {missing[0]!r}")
+    return BeirData(directory.resolve().name, corpus, queries, {qid: qrels[qid] for qid in queries})
+
+
+def default_cache_dir() -> Path:
+    """$SIMVEC_CACHE, else $XDG_CACHE_HOME/simvec, else ~/.cache/simvec."""
+    if os.environ.get("SIMVEC_CACHE"):
+        return Path(os.environ["SIMVEC_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "simvec"
+
+
+def collection_for(data: BeirData, cache_dir: Path, encoder: Encoder) -> Path:
+    """Where the corpus collection for this dataset and model lives (a digest of both names it)."""
+    digest = hashlib.sha256(json.dumps([encoder.model_id, sorted(data.corpus.items())]).encode()).hexdigest()[:16]
+    return cache_dir / "beir" / f"{data.name}-{digest}"
+
+
+def build_collection(data: BeirData, path: Path, encoder: Encoder, *, show_progress: bool | None = None) -> Collection:
+    """Open (or create) the corpus collection at `path` and make sure it holds every document, embedded."""
+    collection = Collection.open(path, model=encoder) if (path / "collection.db").exists() else Collection.create(path, model=encoder, index="flat")
+    ids = list(data.corpus)
+    collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=2000, show_progress=show_progress)
+    return collection
+
+
+def trec_run(results: list[list], query_ids: list[str], depth: int) -> dict[str, dict[str, float]]:
+    """{qid: {docid: score}} from hit lists, keeping the first `depth` hits of each query."""
+    return {qid: {hit.id: float(hit.score) for hit in hits[:depth]} for qid, hits in zip(query_ids, results)}
+
+
+def score_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Mean nDCG@10, MRR@10, Recall@100 and MAP@100 over the queries in qrels, with pytrec_eval.
+
+    A query with no hits counts as 0 (pytrec_eval would otherwise leave it out of the mean).
+    """
+    judged = qrels
+    full = pytrec_eval.RelevanceEvaluator(judged, set(MEASURES.values())).evaluate(run)
+    cut = {qid: dict(sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:10]) for qid, hits in run.items()}
+    mrr = pytrec_eval.RelevanceEvaluator(judged, {"recip_rank"}).evaluate(cut)
+    n = len(judged)
+    metrics = {name: sum(full.get(qid, {}).get(key, 0.0) for qid in judged) / n for name, key in MEASURES.items()}
+    metrics["mrr@10"] = sum(mrr.get(qid, {}).get("recip_rank", 0.0) for qid in judged) / n
+    return {name: metrics[name] for name in ("ndcg@10", "mrr@10", "recall@100", "map@100")}
+
+
+def hnsw_recall_at_10(collection_path: Path, encoder: Encoder, query_vectors: np.ndarray, exact: list[list]) -> float:
+    """Mean overlap of HNSW's top 10 with exact search's top 10, same query vectors, default settings."""
+    with Collection.open(collection_path, model=encoder, index="hnsw") as approximate:
+        found = approximate.search_batch(query_vectors, 10)
+    overlaps = [len({h.id for h in a} & {h.id for h in e[:10]}) / max(1, min(10, len(e))) for a, e in zip(found, exact)]
+    return float(np.mean(overlaps))
+
+
+def evaluate_retrieval(
+    directory: str | Path,
+    *,
+    modes: tuple[str, ...] = ("dense",),
+    model: str | Path | Encoder | None = None,
+    split: str = "test",
+    cache_dir: str | Path | None = None,
+    show_progress: bool | None = None,
+) -> list[RetrievalResult]:
+    """Evaluate each search mode on a BEIR dataset; dense mode also reports HNSW recall@10 vs exact."""
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    data = read_beir(directory, split)
+    encoder = model if isinstance(model, Encoder) else Encoder(model)
+    path = collection_for(data, Path(cache_dir) if cache_dir else default_cache_dir(), encoder)
+    query_ids = list(data.queries)
+    texts = [data.queries[qid] for qid in query_ids]
+    results = []
+    with build_collection(data, path, encoder, show_progress=show_progress) as collection:
+        query_vectors = encoder.encode_queries(texts, show_progress=False)
+        for mode in modes:
+            if mode == "dense":
+                hits = collection.search_batch(query_vectors, RUN_DEPTH, exact=True)
+            else:
+                hits = collection.search_batch(texts, RUN_DEPTH, mode=mode)
+            result = RetrievalResult(data.name, mode, len(query_ids), len(data.corpus), score_run(data.qrels, trec_run(hits, query_ids, RUN_DEPTH)))
+            if mode == "dense":
+                result.hnsw_recall_at_10 = hnsw_recall_at_10(path, encoder, query_vectors, hits)
+            result.extra = {"model": encoder.model_id, "collection": str(path), "exact": mode == "dense"}
+            results.append(result)
+    return results
