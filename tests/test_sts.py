@@ -77,3 +77,10 @@ def test_first_300_stsb_pairs_match_sentence_transformers(data_dir, encoder, ref
     assert ours.pairs == 300
     assert abs(ours.spearman - reference) < 1.0  # within 0.01 on the 0-1 scale
     assert ours.spearman > 70
+
+
+def test_full_stsb_test_reproduces_published_figure(data_dir, encoder):
+    """MTEB's published STS-B test Spearman for all-MiniLM-L6-v2 is 82.03."""
+    result = evaluate_sts(encoder, read_stsb(data_dir / "stsb", "test"), n_resamples=100)
+    assert result.pairs == 1379
+    assert result.spearman == pytest.approx(82.03, abs=0.2)

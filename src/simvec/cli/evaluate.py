@@ -32,7 +32,7 @@ def eval_sts(
         return
     table = Table(title=f"STS — {encoder.model_id}")
     for column in ("dataset", "pairs", "Spearman x100", "95% CI", "Pearson x100", "95% CI"):
-        table.add_column(column, justify="left" if column == "dataset" else "right")
+        table.add_column(column, justify="left" if column == "dataset" else "right", no_wrap=True)
     for r in results:
         table.add_row(
             r.dataset, str(r.pairs), f"{r.spearman:.2f}", f"{r.spearman_ci[0]:.2f}–{r.spearman_ci[1]:.2f}",
