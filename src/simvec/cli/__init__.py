@@ -12,6 +12,7 @@ from simvec.errors import SimvecError
 # Importing the command modules registers their commands on `app`.
 from simvec.cli import embed as _embed  # noqa: F401,E402
 from simvec.cli import evaluate as _evaluate  # noqa: F401,E402
+from simvec.cli import collection as _collection  # noqa: F401,E402
 
 
 def main(argv: list[str] | None = None) -> None:

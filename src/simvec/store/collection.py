@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,12 @@ def _card_settings(card: ModelCard) -> dict[str, object]:
 
 def _model_card(model: str | Path | Encoder | None) -> ModelCard:
     return model.card if isinstance(model, Encoder) else resolve_model(model)
+
+
+@lru_cache(maxsize=4)
+def _load_encoder(model_id: str) -> Encoder:
+    # One model load per process, however many collections (or CLI commands in one process) use it.
+    return Encoder(model_id)
 
 
 def _check_positive_int(value: object, name: str, limit: int) -> int:
@@ -214,7 +221,7 @@ class Collection:
     def encoder(self) -> Encoder:
         """The collection's encoder, loaded on first use and checked against the stored settings."""
         if self._encoder is None:
-            encoder = Encoder(self.model_id)
+            encoder = _load_encoder(self.model_id)
             self._check_model(encoder.card)
             self._encoder = encoder
         return self._encoder

@@ -1,0 +1,206 @@
+"""`simvec collection create|add|search|delete|info|export` and `simvec eval retrieval`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simvec.cli.app import ModelOption, app, eval_app, print_json
+from simvec.sources import ERROR_MODES, read_records
+
+collection_app = typer.Typer(help="Persistent collections: add documents, search them (dense, keyword, hybrid).", no_args_is_help=True)
+app.add_typer(collection_app, name="collection")
+
+PathArgument = typer.Argument(..., help="Collection directory.")
+JsonOption = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _open(path: Path):
+    from simvec.store import Collection
+
+    return Collection.open(path)
+
+
+@collection_app.command("create")
+def create(
+    path: Path = PathArgument,
+    model: str = ModelOption,
+    index: str = typer.Option("auto", help="auto (flat when small, HNSW above 100,000 documents), flat, hnsw or ivf."),
+    metric: str = typer.Option("cosine", help="cosine, dot or euclidean."),
+) -> None:
+    """Create an empty collection at PATH for a model."""
+    from simvec.store import Collection
+
+    with Collection.create(path, model=model, index=index, metric=metric) as collection:
+        typer.echo(f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric})", err=True)
+
+
+def _estimate_records(path: Path) -> int | None:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if suffix in (".txt", ".jsonl", ".csv") and path.is_file():
+        with path.open("rb") as handle:
+            lines = sum(1 for _ in handle)
+        return lines - 1 if suffix == ".csv" else lines
+    return None
+
+
+@collection_app.command("add")
+def add(
+    path: Path = PathArgument,
+    input: Path = typer.Argument(..., help="Input file: .txt (a text per line), .jsonl, .csv or .parquet."),
+    text_field: str = typer.Option("text", "--text-field", help="Field / column holding the text."),
+    id_field: str = typer.Option(None, "--id-field", help="Field holding the document id (default: the line or row number)."),
+    metadata_fields: str = typer.Option(None, "--metadata-fields", help="Comma-separated fields to keep as metadata (default: all others)."),
+    batch_size: int = typer.Option(1000, "--batch-size", help="Documents per transaction (a killed run keeps every finished batch)."),
+    errors: str = typer.Option("strict", help=f"Invalid UTF-8: {' or '.join(ERROR_MODES)}."),
+) -> None:
+    """Add (or update) the documents of INPUT. Re-running skips documents whose text is unchanged."""
+    from tqdm.auto import tqdm
+
+    fields = [f.strip() for f in metadata_fields.split(",") if f.strip()] if metadata_fields else None
+    records = read_records(input, text_field=text_field, id_field=id_field, metadata_fields=fields, errors=errors)
+    totals = {"added": 0, "updated": 0, "unchanged": 0}
+    with _open(path) as collection, tqdm(total=_estimate_records(input), unit="doc", desc="Adding", disable=not sys.stderr.isatty()) as bar:
+        chunk: list = []
+
+        def flush() -> None:
+            result = collection.add(
+                [r.text for r in chunk], ids=[r.id if r.id is not None else str(r.line) for r in chunk],
+                metadata=[r.metadata for r in chunk], batch_size=batch_size, show_progress=False,
+            )
+            for key in totals:
+                totals[key] += getattr(result, key)
+            bar.update(len(chunk))
+            bar.set_postfix(totals)
+            chunk.clear()
+
+        for record in records:
+            chunk.append(record)
+            if len(chunk) >= batch_size:
+                flush()
+        if chunk:
+            flush()
+        collection.refresh()  # build and save the index now, not on the first search
+        count = collection.count()
+    typer.echo(f"{path}: {totals['added']} added, {totals['updated']} updated, {totals['unchanged']} unchanged; {count} documents", err=True)
+
+
+@collection_app.command("search")
+def search(
+    path: Path = PathArgument,
+    query: str = typer.Argument(..., help="Query text."),
+    k: int = typer.Option(10, "-k", "--k", help="Number of hits (1..10,000)."),
+    filter: str = typer.Option(None, "--filter", help='Metadata filter as JSON, e.g. \'{"lang": "en", "year": {"$gte": 2020}}\'.'),
+    mode: str = typer.Option("dense", help="dense, keyword (BM25) or hybrid (reciprocal rank fusion)."),
+    exact: bool = typer.Option(False, "--exact", help="Exact search even on an HNSW/IVF index."),
+    ef_search: int = typer.Option(None, "--ef-search", help="HNSW efSearch (recall vs speed)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Search a collection."""
+    parsed = None
+    if filter is not None:
+        try:
+            parsed = json.loads(filter)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"not valid JSON ({exc.msg} at column {exc.colno}): {filter}", param_hint="--filter") from None
+    with _open(path) as collection:
+        hits = collection.search(query, k, filter=parsed, mode=mode, exact=exact, ef_search=ef_search)
+    if as_json:
+        print_json([{"id": h.id, "score": round(h.score, 6), "text": h.text, "metadata": h.metadata} for h in hits])
+        return
+    table = Table(title=f"{mode} search: {query[:60]}")
+    for column in ("#", "id", "score", "text", "metadata"):
+        table.add_column(column, justify="right" if column in ("#", "score") else "left", overflow="fold")
+    for rank, hit in enumerate(hits, start=1):
+        table.add_row(str(rank), hit.id, f"{hit.score:.4f}", (hit.text or "")[:80], json.dumps(hit.metadata, ensure_ascii=False)[:60])
+    Console().print(table)
+
+
+@collection_app.command("delete")
+def delete(path: Path = PathArgument, ids: list[str] = typer.Argument(..., help="Document ids.")) -> None:
+    """Delete documents by id."""
+    with _open(path) as collection:
+        deleted = collection.delete(ids)
+    typer.echo(f"{path}: deleted {deleted} of {len(ids)} ids", err=True)
+
+
+@collection_app.command("info")
+def info(path: Path = PathArgument, as_json: bool = JsonOption) -> None:
+    """Count, dimension, model, index kind and bytes on disk."""
+    with _open(path) as collection:
+        details = collection.info()
+    if as_json:
+        print_json(details)
+        return
+    for key, value in details.items():
+        typer.echo(f"{key:>14}: {value}")
+
+
+@collection_app.command("export")
+def export(
+    path: Path = PathArgument,
+    output: Path = typer.Argument(..., help="Output file: .jsonl or .parquet (columns id, text, metadata as JSON)."),
+    vectors: bool = typer.Option(False, "--vectors", help="Include the stored vectors."),
+) -> None:
+    """Write every document (id, text, metadata, optionally vector) to OUTPUT."""
+    suffix = output.suffix.lower()
+    if suffix not in (".jsonl", ".parquet"):
+        raise typer.BadParameter(f"unknown output extension {suffix or '(none)'!r}; use .jsonl or .parquet", param_hint="OUTPUT")
+    with _open(path) as collection:
+        rows = []
+        for doc_id, text, metadata in collection:
+            row = {"id": doc_id, "text": text, "metadata": metadata}
+            if vectors:
+                row["vector"] = collection.get(doc_id, include_vectors=True).vector.tolist()
+            rows.append(row)
+    if suffix == ".jsonl":
+        with output.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for row in rows:
+            row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False)
+        columns = ["id", "text", "metadata"] + (["vector"] if vectors else [])
+        pq.write_table(pa.table({c: [row[c] for row in rows] for c in columns}), output)
+    typer.echo(f"wrote {len(rows)} documents to {output}", err=True)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    data: Path = typer.Option(..., "--data", help="BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),
+    mode: str = typer.Option("dense", help="dense (exact search), keyword (BM25), hybrid, or all."),
+    split: str = typer.Option("test", help="qrels split."),
+    model: str = ModelOption,
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where the corpus collection (its embeddings) is kept (default ~/.cache/simvec)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """nDCG@10, MRR@10, Recall@100 and MAP@100 (pytrec_eval); dense mode adds HNSW recall@10 vs exact."""
+    from simvec.eval.retrieval import MODES, evaluate_retrieval
+
+    if mode != "all" and mode not in MODES:
+        raise typer.BadParameter(f"unknown mode {mode!r}; valid: {', '.join(MODES)}, all", param_hint="--mode")
+    modes = MODES if mode == "all" else (mode,)
+    results = evaluate_retrieval(data, modes=modes, model=model, split=split, cache_dir=cache_dir)
+    if as_json:
+        print_json({"results": [r.as_dict() for r in results]})
+        return
+    table = Table(title=f"Retrieval — {results[0].dataset} ({results[0].queries} queries, {results[0].documents} documents)")
+    for column in ("mode", "nDCG@10", "MRR@10", "Recall@100", "MAP@100", "HNSW recall@10"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for r in results:
+        m = r.metrics
+        hnsw = f"{r.hnsw_recall_at_10:.4f}" if r.hnsw_recall_at_10 is not None else ""
+        table.add_row(r.mode, f"{m['ndcg@10']:.4f}", f"{m['mrr@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['map@100']:.4f}", hnsw)
+    Console().print(table)
