@@ -385,11 +385,11 @@ class Collection:
             if vectors is not None:  # an explicit vector is part of the content
                 digest.update(b"\0" + vectors[i].tobytes())
             hashes.append(digest.hexdigest())
+        if self._stored(ids) == dict(zip(ids, zip(hashes, meta_json))):
+            result.unchanged += len(ids)  # nothing to write: no transaction, the generation stays
+            return
         with self._write() as conn:
-            existing = {}
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                existing.update((row[0], row[1:]) for row in conn.execute(f"SELECT id, hash, metadata FROM docs WHERE id IN ({marks})", chunk))
+            existing = self._stored(ids)
             fresh = [i for i, doc_id in enumerate(ids) if existing.get(doc_id, (None,))[0] != hashes[i]]
             meta_only = [i for i, doc_id in enumerate(ids) if doc_id in existing and existing[doc_id][0] == hashes[i] and existing[doc_id][1] != meta_json[i]]
             if vectors is None and fresh:
@@ -406,6 +406,14 @@ class Collection:
         result.added += len(fresh) - replaced
         result.updated += replaced + len(meta_only)
         result.unchanged += len(ids) - len(fresh) - len(meta_only)
+
+    def _stored(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        """id -> (content hash, metadata JSON) of the stored documents among `ids`."""
+        stored = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            stored.update((row[0], row[1:]) for row in self._conn.execute(f"SELECT id, hash, metadata FROM docs WHERE id IN ({marks})", chunk))
+        return stored
 
     def delete(self, ids: str | Sequence[str]) -> int:
         """Delete documents by id (unknown ids are ignored); returns how many were deleted."""
