@@ -13,6 +13,7 @@ from simvec.errors import SimvecError
 from simvec.cli import embed as _embed  # noqa: F401,E402
 from simvec.cli import evaluate as _evaluate  # noqa: F401,E402
 from simvec.cli import collection as _collection  # noqa: F401,E402
+from simvec.cli import serve as _serve  # noqa: F401,E402
 
 
 def main(argv: list[str] | None = None) -> None:

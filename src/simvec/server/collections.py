@@ -1,0 +1,113 @@
+"""The served collections: names checked, one directory each, one worker thread each.
+
+`Collection` objects are not thread-safe and hold a SQLite connection tied to the thread that opened
+it, so every operation on a collection runs on that collection's own single worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+from simvec.encoders import Encoder
+from simvec.store.collection import DB_NAME, Collection
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class CollectionNotFound(LookupError):
+    pass
+
+
+class CollectionExists(ValueError):
+    pass
+
+
+class InvalidName(ValueError):
+    pass
+
+
+def check_name(name: str) -> str:
+    """Collection names are 1-64 letters, digits, '-' or '_' (so never a path)."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidName(f"invalid collection name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+    return name
+
+
+class _Served:
+    def __init__(self, collection: Collection, executor: ThreadPoolExecutor) -> None:
+        self.collection = collection
+        self.executor = executor
+
+
+class CollectionRegistry:
+    """Opens collections under one directory on demand and runs work on their threads."""
+
+    def __init__(self, root: Path, encoder: Encoder) -> None:
+        self.root = Path(root)
+        self.encoder = encoder
+        self._served: dict[str, _Served] = {}
+        self._lock = asyncio.Lock()
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / DB_NAME).is_file() and NAME_PATTERN.fullmatch(p.name))
+
+    async def _open(self, name: str, create: dict | None = None) -> _Served:
+        check_name(name)
+        async with self._lock:
+            served = self._served.get(name)
+            if served is not None:
+                if create is not None:
+                    raise CollectionExists(f"collection {name!r} already exists")
+                return served
+            path = self.root / name
+            exists = (path / DB_NAME).is_file()
+            if create is not None and exists:
+                raise CollectionExists(f"collection {name!r} already exists")
+            if create is None and not exists:
+                raise CollectionNotFound(f"collection {name!r} not found")
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"simvec-{name}")
+            loop = asyncio.get_running_loop()
+            if create is not None:
+                self.root.mkdir(parents=True, exist_ok=True)
+                opener = lambda: Collection.create(path, model=self.encoder, **create)  # noqa: E731
+            else:
+                opener = lambda: Collection.open(path, model=self.encoder)  # noqa: E731
+            try:
+                collection = await loop.run_in_executor(executor, opener)
+            except BaseException:
+                executor.shutdown(wait=False)
+                raise
+            served = self._served[name] = _Served(collection, executor)
+            return served
+
+    async def create(self, name: str, **options) -> dict:
+        served = await self._open(name, create=options)
+        return await self._call(served, lambda c: c.info())
+
+    async def run(self, name: str, fn: Callable[[Collection], object]):
+        """Run `fn(collection)` on the collection's thread."""
+        return await self._call(await self._open(name), fn)
+
+    async def _call(self, served: _Served, fn: Callable[[Collection], object]):
+        return await asyncio.get_running_loop().run_in_executor(served.executor, fn, served.collection)
+
+    async def delete(self, name: str) -> None:
+        served = await self._open(name)
+        async with self._lock:
+            self._served.pop(name, None)
+        await self._call(served, lambda c: c.close())
+        served.executor.shutdown(wait=True)
+        shutil.rmtree(self.root / name)
+
+    async def close(self) -> None:
+        for name in list(self._served):
+            served = self._served.pop(name)
+            await self._call(served, lambda c: c.close())
+            served.executor.shutdown(wait=True)

@@ -1,0 +1,37 @@
+"""Server settings and request limits (every limit is enforced and named in the error it produces)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request limits; exceeding one gives 413 (body size) or 422 naming the limit."""
+
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_texts: int = 2048  # texts per embeddings request, documents per upsert, pairs per similarity call
+    max_chars: int = 20_000  # characters per text (the model reads at most its first 256 tokens)
+    max_k: int = 1000
+    max_batch: int = 256  # texts per model batch formed by the dynamic batcher
+    max_wait_ms: float = 5.0  # how long the batcher waits for more requests before running a batch
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What `simvec serve` was started with."""
+
+    collections_dir: Path = Path("collections")
+    model: str | None = None
+    api_keys: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+
+def read_api_keys(path: str | Path) -> tuple[str, ...]:
+    """One key per line; blank lines and lines starting with # are ignored."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    keys = tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    if not keys:
+        raise ValueError(f"{path}: no API keys found (one key per line)")
+    return keys
