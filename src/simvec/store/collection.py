@@ -238,7 +238,7 @@ class Collection:
             "metric": self.metric,
             "index": self._index_choice,
             "index_kind": self._wanted_kind(count),
-            "generation": schema.generation(self._conn),
+            "generation": schema.counter(self._conn, "generation"),
             "bytes_on_disk": sum(p.stat().st_size for p in self.path.iterdir() if p.is_file()),
         }
 
@@ -428,7 +428,7 @@ class Collection:
 
     def count(self) -> int:
         """Number of documents."""
-        return int(self._conn.execute("SELECT count(*) FROM docs").fetchone()[0])
+        return schema.counter(self._conn, "count")
 
     def __len__(self) -> int:
         return self.count()
@@ -483,7 +483,7 @@ class Collection:
 
     def _current_index(self, count: int) -> VectorIndex:
         """The index brought up to this snapshot's generation (call inside a read transaction)."""
-        generation, kind = schema.generation(self._conn), self._wanted_kind(count)
+        generation, kind = schema.counter(self._conn, "generation"), self._wanted_kind(count)
         index = self._index
         if index is None or index.kind != kind:
             index = VectorIndex.load(self._index_path(kind))

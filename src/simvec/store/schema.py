@@ -4,7 +4,8 @@
 a replaced or deleted document gets a row in `tombstones` (via a trigger) with the generation of the
 transaction that removed it, and an index built before that generation excludes it at search time.
 `settings.generation` is bumped by every write transaction; indexes are stamped with the generation
-they reflect.
+they reflect. `settings.count` is kept by triggers, because count(*) scans the table and a search
+needs the count every time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 FORMAT_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 60  # a second writer (or a checkpoint) waits this long for the write lock
+
+COUNTERS = ("generation", "count", "format_version")  # stored as integers; every other setting is JSON
 
 SCHEMA = """
 CREATE TABLE settings (key TEXT PRIMARY KEY, value);
@@ -31,9 +34,11 @@ CREATE INDEX tombstones_by_generation ON tombstones(generation);
 CREATE VIRTUAL TABLE docs_fts USING fts5(text, content='docs', content_rowid='seq', tokenize='porter unicode61');
 CREATE TRIGGER docs_insert AFTER INSERT ON docs BEGIN
     INSERT INTO docs_fts(rowid, text) VALUES (new.seq, new.text);
+    UPDATE settings SET value = value + 1 WHERE key = 'count';
 END;
 CREATE TRIGGER docs_delete AFTER DELETE ON docs BEGIN
     INSERT INTO docs_fts(docs_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    UPDATE settings SET value = value - 1 WHERE key = 'count';
     INSERT OR REPLACE INTO tombstones(seq, generation)
         VALUES (old.seq, (SELECT value FROM settings WHERE key = 'generation'));
 END;
@@ -59,7 +64,7 @@ def initialise(conn: sqlite3.Connection, settings: dict[str, object]) -> None:
     try:
         conn.executemany(
             "INSERT INTO settings(key, value) VALUES (?, ?)",
-            [("generation", 0), ("format_version", FORMAT_VERSION)]
+            [("generation", 0), ("count", 0), ("format_version", FORMAT_VERSION)]
             + [(key, json.dumps(value)) for key, value in settings.items()],
         )
         conn.execute("COMMIT")
@@ -72,9 +77,10 @@ def read_settings(conn: sqlite3.Connection) -> dict[str, object]:
     """Settings as Python values (generation and format_version as ints, the rest JSON-decoded)."""
     settings: dict[str, object] = {}
     for key, value in conn.execute("SELECT key, value FROM settings"):
-        settings[key] = value if key in ("generation", "format_version") else json.loads(value)
+        settings[key] = value if key in COUNTERS else json.loads(value)
     return settings
 
 
-def generation(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT value FROM settings WHERE key = 'generation'").fetchone()[0])
+def counter(conn: sqlite3.Connection, key: str) -> int:
+    """The current value of an integer setting ("generation" or "count")."""
+    return int(conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()[0])
