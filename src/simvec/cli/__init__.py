@@ -11,6 +11,7 @@ from simvec.errors import SimvecError
 
 # Importing the command modules registers their commands on `app`.
 from simvec.cli import embed as _embed  # noqa: F401,E402
+from simvec.cli import cache as _cache  # noqa: F401,E402
 from simvec.cli import evaluate as _evaluate  # noqa: F401,E402
 from simvec.cli import collection as _collection  # noqa: F401,E402
 from simvec.cli import serve as _serve  # noqa: F401,E402

@@ -13,6 +13,10 @@ from simvec.sources import ERROR_MODES, read_records, write_vectors
 from simvec.vectors.quantize import PRECISIONS
 from simvec.vectors.similarity import METRICS, pairwise
 
+BackendOption = typer.Option(
+    "auto", "--backend", "-b", help="auto (fastest within tolerance of torch), torch, onnx, onnx-int8 or static."
+)
+
 
 @app.command()
 def embed(
@@ -27,6 +31,9 @@ def embed(
     batch_size: int = typer.Option(64, "--batch-size"),
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Unit-length vectors."),
     errors: str = typer.Option("strict", help=f"Invalid UTF-8: {' or '.join(ERROR_MODES)}."),
+    backend: str = BackendOption,
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse and store embeddings in the embedding cache."),
+    cache_path: Path = typer.Option(None, "--cache-path", help="Cache file (default: under $SIMVEC_CACHE_DIR)."),
 ) -> None:
     """Embed every text of INPUT and write the vectors to OUTPUT."""
     from simvec.encoders import Encoder
@@ -34,7 +41,7 @@ def embed(
     if output.suffix.lower() not in (".npy", ".parquet"):
         raise typer.BadParameter(f"unknown output extension {output.suffix or '(none)'!r}; use .npy or .parquet", param_hint="--output")
     records = list(read_records(input, text_field=field, id_field=id_field, errors=errors))
-    encoder = Encoder(model)
+    encoder = Encoder(model, backend=backend, cache=(cache_path or True) if cache else None)
     vectors = encoder.encode(
         [r.text for r in records], prompt=prompt, precision=precision, truncate_dim=truncate_dim,
         batch_size=batch_size, normalize=normalize,
@@ -43,7 +50,8 @@ def embed(
     stats = encoder.last_stats
     typer.echo(
         f"wrote {len(records)} vectors of shape {tuple(vectors.shape[1:])} {vectors.dtype} to {output}"
-        + (f" ({stats.truncated} texts truncated to {encoder.max_seq_length} tokens)" if stats and stats.truncated else ""),
+        + (f" ({stats.truncated} texts truncated to {encoder.max_seq_length} tokens)" if stats and stats.truncated else "")
+        + (f"; {stats.cache_hits} from the cache" if stats and stats.cache_hits else ""),
         err=True,
     )
 
@@ -77,11 +85,15 @@ def similarity(
 
 
 @app.command()
-def info(model: str = ModelOption, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Print the model, its dimension, max length, pooling and backend."""
+def info(
+    model: str = ModelOption,
+    backend: str = BackendOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print the model, its dimension, max length, pooling and backend (and why auto chose it)."""
     from simvec.encoders import Encoder
 
-    details = Encoder(model).info()
+    details = Encoder(model, backend=backend).info()
     if as_json:
         print_json(details)
         return

@@ -1,7 +1,8 @@
 """Text -> vectors: model resolution, backends and the `Encoder` front."""
 
 from simvec.encoders.base import EncodeStats
+from simvec.encoders.cache import EmbeddingCache
 from simvec.encoders.encoder import Encoder
 from simvec.encoders.models import DEFAULT_MODEL_ID, ModelCard, resolve_model
 
-__all__ = ["DEFAULT_MODEL_ID", "EncodeStats", "Encoder", "ModelCard", "resolve_model"]
+__all__ = ["DEFAULT_MODEL_ID", "EmbeddingCache", "EncodeStats", "Encoder", "ModelCard", "resolve_model"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -25,6 +25,9 @@ class EncodeStats:
     tokens: int = 0
     truncated: int = 0
     seconds: float = 0.0
+    cache_hits: int = 0  # texts answered by the embedding cache (the model did not run for them)
+    # positions (in the texts given to `embed`) of the truncated texts, so a cache can remember them
+    truncated_rows: list[int] = field(default_factory=list, repr=False)
 
     @property
     def texts_per_second(self) -> float:
@@ -35,6 +38,8 @@ class Backend(Protocol):
     """Turns texts into pooled (not yet normalised) float32 vectors, in input order."""
 
     name: str
+    fingerprint: str  # name + recipe version: what the embedding cache keys on (vectors differ across these)
+    dimension: int
 
     def embed(
         self, texts: Sequence[str], batch_size: int, on_batch: Callable[[int], None] | None = None
@@ -67,6 +72,11 @@ class TokenBackend:
     def __init__(self, card: ModelCard) -> None:
         self.card = card
         self.tokenizer = load_tokenizer(card)
+        self.dimension = card.dimension
+
+    @property
+    def fingerprint(self) -> str:
+        return self.name
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """(batch, tokens) int64 arrays -> (batch, tokens, hidden) token embeddings."""
@@ -90,7 +100,7 @@ class TokenBackend:
             encodings = self.tokenizer.encode_batch(chunk)
             lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
             stats.tokens += int(lengths.sum())
-            stats.truncated += sum(1 for e in encodings if e.overflowing)
+            stats.truncated_rows += [chunk_start + i for i, e in enumerate(encodings) if e.overflowing]
             order = np.argsort(-lengths, kind="stable")
             for batch_start in range(0, len(order), batch_size):
                 rows = order[batch_start : batch_start + batch_size]
@@ -104,5 +114,6 @@ class TokenBackend:
                 out[chunk_start + rows] = pool(hidden, attention_mask, self.card.pooling)
                 if on_batch is not None:
                     on_batch(len(rows))
+        stats.truncated = len(stats.truncated_rows)
         stats.seconds = time.perf_counter() - started
         return out, stats

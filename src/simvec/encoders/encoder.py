@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from simvec.encoders.base import Backend, EncodeStats
+from simvec.encoders.cache import EmbeddingCache, open_cache
 from simvec.encoders.models import ModelCard, resolve_model
 from simvec.encoders.pooling import l2_normalize
 from simvec.vectors.quantize import check_precision, quantize
@@ -18,7 +19,7 @@ from simvec.vectors.reduce import check_truncate_dim, truncate
 MAX_TEXT_CHARS = 1_000_000  # longer texts are refused: the model would read only its first tokens anyway
 MAX_BATCH_SIZE = 4096
 PROGRESS_THRESHOLD = 1000  # show a progress bar by default above this many texts, in a terminal
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnx", "onnx-int8", "static", "auto")
 
 
 def as_text_list(texts: str | Iterable[str]) -> tuple[list[str], bool]:
@@ -39,21 +40,49 @@ def as_text_list(texts: str | Iterable[str]) -> tuple[list[str], bool]:
     return texts, single
 
 
-def load_backend(card: ModelCard, backend: str, device: str) -> Backend:
-    """Instantiate the named backend for a model."""
-    if backend == "torch":
+def load_backend(card: ModelCard, backend: str, device: str = "cpu") -> Backend:
+    """Instantiate the named backend for a model ("auto" measures and picks one; see simvec.encoders.auto)."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    if device != "cpu" and backend not in ("torch", "auto"):
+        raise ValueError(f"backend {backend!r} runs on the CPU only; use backend='torch' for device={device!r}")
+    if backend == "torch" or device != "cpu":  # auto on an accelerator: torch (ONNX here is CPU-only)
         from simvec.encoders.transformer import TorchBackend
 
         return TorchBackend(card, device=device)
-    raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    if backend == "auto":
+        from simvec.encoders.auto import choose_backend
+
+        return choose_backend(card)
+    if backend == "static":
+        from simvec.encoders.static import StaticBackend
+
+        return StaticBackend(card)
+    from simvec.encoders.onnx import OnnxBackend
+
+    return OnnxBackend(card, int8=backend == "onnx-int8")
 
 
 class Encoder:
-    """Embeds text with a sentence-transformers-format model (default: the bundled all-MiniLM-L6-v2)."""
+    """Embeds text with a sentence-transformers-format model (default: the bundled all-MiniLM-L6-v2).
 
-    def __init__(self, model: str | Path | None = None, device: str = "cpu", backend: str = "torch") -> None:
+    `backend`: "auto" (default: the fastest backend whose vectors match torch within tolerance), "torch"
+    (the reference), "onnx", "onnx-int8", or "static" (a distilled static model: much faster, a different
+    vector space, never chosen by auto). `cache`: None (off), True (the default file under the simvec cache
+    dir), a path, or an `EmbeddingCache`, to skip the model for texts embedded before.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        device: str = "cpu",
+        backend: str = "auto",
+        cache: bool | str | Path | EmbeddingCache | None = None,
+    ) -> None:
         self.card: ModelCard = resolve_model(model)
         self.backend: Backend = load_backend(self.card, backend, device)
+        self.cache: EmbeddingCache | None = open_cache(cache)
+        self._namespace: str | None = None
         self.last_stats: EncodeStats | None = None
 
     @property
@@ -62,7 +91,7 @@ class Encoder:
 
     @property
     def dimension(self) -> int:
-        return self.card.dimension
+        return self.backend.dimension
 
     @property
     def max_seq_length(self) -> int:
@@ -73,7 +102,13 @@ class Encoder:
 
     def info(self) -> dict[str, object]:
         """Model, dimension, max length, pooling, prompts and backend as a JSON-ready dict."""
-        return {**self.card.describe(), "backend": self.backend.name}
+        details = {**self.card.describe(), "dimension": self.dimension, "backend": self.backend.name}
+        selection = getattr(self.backend, "selection", None)
+        if selection is not None:
+            details["backend_reason"] = selection["reason"]
+        if self.cache is not None:
+            details["cache"] = str(self.cache.path)
+        return details
 
     def count_tokens(self, texts: str | Iterable[str]) -> list[int]:
         """Tokens each text uses after truncation (special tokens included)."""
@@ -150,6 +185,41 @@ class Encoder:
     def _embed(self, items: list[str], batch_size: int, show_progress: bool | None) -> tuple[np.ndarray, EncodeStats]:
         if not items:
             return np.empty((0, self.dimension), dtype=np.float32), EncodeStats()
+        if self.cache is None:
+            return self._run_backend(items, batch_size, show_progress)
+        namespace = self._cache_namespace()
+        found = self.cache.get(namespace, items, self.dimension)
+        # each distinct uncached text runs through the model once, however often it repeats
+        missing = list(dict.fromkeys(t for i, t in enumerate(items) if i not in found))
+        vectors = np.empty((len(items), self.dimension), dtype=np.float32)
+        truncated = np.zeros(len(items), dtype=bool)
+        stats = EncodeStats(texts=len(items))
+        if missing:
+            fresh, stats = self._run_backend(missing, batch_size, show_progress)
+            fresh_truncated = np.zeros(len(missing), dtype=bool)
+            fresh_truncated[stats.truncated_rows] = True
+            self.cache.put(namespace, missing, fresh, fresh_truncated)
+            row = {t: j for j, t in enumerate(missing)}
+            todo = [i for i in range(len(items)) if i not in found]
+            vectors[todo] = fresh[[row[items[i]] for i in todo]]
+            truncated[todo] = fresh_truncated[[row[items[i]] for i in todo]]
+        for i, (vector, was_truncated) in found.items():
+            vectors[i], truncated[i] = vector, was_truncated
+        stats.texts, stats.cache_hits = len(items), len(found)
+        stats.truncated_rows = np.flatnonzero(truncated).tolist()
+        stats.truncated = len(stats.truncated_rows)
+        return vectors, stats
+
+    def _cache_namespace(self) -> str:
+        """model content hash + backend fingerprint: what the cached float32 output depends on."""
+        if self._namespace is None:
+            from simvec.encoders.artifacts import model_hash
+
+            self._namespace = f"{model_hash(self.card.path)[:24]}/{self.backend.fingerprint}"
+            self.cache.register(self._namespace, self.model_id, self.backend.fingerprint, self.dimension)
+        return self._namespace
+
+    def _run_backend(self, items: list[str], batch_size: int, show_progress: bool | None) -> tuple[np.ndarray, EncodeStats]:
         if show_progress is None:
             show_progress = len(items) > PROGRESS_THRESHOLD and sys.stderr.isatty()
         if not show_progress:

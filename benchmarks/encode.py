@@ -1,0 +1,258 @@
+"""Encode speed and quality: every simvec backend vs sentence-transformers, same model, same texts, same run.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/encode.py                 # full run (takes a while)
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/encode.py --quick         # a reduced run in a few minutes
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/encode.py --backends torch --no-quality
+
+Speed: texts/s and tokens/s of `Encoder(backend=...).encode` and of `SentenceTransformer.encode` on STS-B test
+sentences and SciFact documents (title + " " + text) at several batch sizes; the ratio is simvec / ST measured in
+this run (timings on a shared machine are noisy, so only same-run ratios mean anything). Tokens are the model's
+tokenizer count after truncation, the same for every backend, so tokens/s is texts/s scaled by the mean length.
+Latency: one text per call, p50/p95 over STS-B sentences. Quality: STS-B test Spearman (simvec.eval.sts) and
+SciFact nDCG@10 on the 300 test queries (exact top-k from simvec.vectors.similarity + pytrec_eval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path(os.environ.get("SIMVEC_DATA", REPO.parent / "shared" / "data"))
+ALL_BACKENDS = ("torch", "onnx", "onnx-int8", "static")
+ANCHOR = "sentence-transformers"
+
+
+def stsb_sentences(data: Path) -> list[str]:
+    """Distinct STS-B test sentences in file order (fields 6 and 7, tab-separated, no quoting)."""
+    sentences: dict[str, None] = {}
+    with (data / "stsb" / "sts-test.csv").open(encoding="utf-8", newline="") as handle:
+        for fields in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            sentences.update(dict.fromkeys(fields[5:7]))
+    return list(sentences)
+
+
+def scifact(data: Path) -> tuple[list[str], list[str], dict[str, str], dict[str, dict[str, int]]]:
+    """SciFact: doc ids, doc texts (title + " " + text), test queries {id: text}, test qrels."""
+    ids, docs = [], []
+    with (data / "scifact" / "corpus.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            ids.append(str(row["_id"]))
+            docs.append(row["title"] + " " + row["text"])
+    qrels: dict[str, dict[str, int]] = {}
+    with (data / "scifact" / "qrels" / "test.tsv").open(encoding="utf-8") as handle:
+        for query_id, doc_id, score in list(csv.reader(handle, delimiter="\t"))[1:]:
+            qrels.setdefault(query_id, {})[doc_id] = int(score)
+    queries = {}
+    with (data / "scifact" / "queries.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if str(row["_id"]) in qrels:
+                queries[str(row["_id"])] = row["text"]
+    return ids, docs, queries, qrels
+
+
+class Contender:
+    """One thing being timed: an `Encoder` backend or the sentence-transformers anchor, behind one `encode`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        started = time.perf_counter()
+        if name == ANCHOR:
+            from sentence_transformers import SentenceTransformer
+
+            from simvec.encoders.models import default_model_path
+
+            model = SentenceTransformer(str(default_model_path()), device="cpu")
+            self.encode = lambda texts, batch_size: model.encode(
+                texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+            )
+        else:
+            from simvec import Encoder
+
+            encoder = Encoder(backend=name)
+            self.encode = lambda texts, batch_size: encoder.encode(texts, batch_size=batch_size, show_progress=False)
+        self.load_seconds = time.perf_counter() - started
+        self.encode(["warm up the kernels and allocators", "a second, longer warm-up sentence " * 8], 2)
+
+
+def timed(contender: Contender, texts: list[str], batch_size: int) -> tuple[float, np.ndarray]:
+    started = time.perf_counter()
+    vectors = contender.encode(texts, batch_size)
+    return time.perf_counter() - started, vectors
+
+
+def latency_ms(contender: Contender, texts: list[str]) -> tuple[float, float]:
+    """p50 and p95 milliseconds of encoding one text per call."""
+    samples = []
+    for text in texts:
+        started = time.perf_counter()
+        contender.encode([text], 1)
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(0.95 * len(samples)))]
+
+
+def ndcg_at_10(doc_ids: list[str], doc_vecs: np.ndarray, query_ids: list[str], query_vecs: np.ndarray, qrels) -> float:
+    """Mean nDCG@10 from exact cosine top-10, scored by pytrec_eval (the standard trec_eval code)."""
+    import pytrec_eval
+
+    from simvec.vectors.similarity import top_k
+
+    indices, scores = top_k(query_vecs, doc_vecs, 10, "cosine")
+    run = {
+        q: {doc_ids[i]: float(s) for i, s in zip(row_i, row_s)} for q, row_i, row_s in zip(query_ids, indices, scores)
+    }
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+    return float(np.mean([m["ndcg_cut_10"] for m in per_query.values()]))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared/data folder (stsb/, scifact/)")
+    parser.add_argument("--backends", default=",".join(ALL_BACKENDS), help="comma-separated simvec backends")
+    parser.add_argument("--batch-sizes", default="1,32,128")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many texts per dataset (speed)")
+    parser.add_argument("--bs1-limit", type=int, default=200, help="STS-B texts timed at batch size 1 (SciFact: a quarter)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per cell, interleaved; the best is kept")
+    parser.add_argument("--latency-texts", type=int, default=100, help="single-text calls for the latency figures")
+    parser.add_argument("--no-quality", action="store_true", help="skip STS-B Spearman and SciFact nDCG@10")
+    parser.add_argument("--quick", action="store_true", help="reduced run: --limit 400 --bs1-limit 50, small corpus")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.limit = args.limit or 400
+        args.bs1_limit, args.latency_texts = min(args.bs1_limit, 50), min(args.latency_texts, 30)
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    sts = stsb_sentences(args.data)
+    doc_ids, docs, queries, qrels = scifact(args.data)
+    datasets = {"STS-B test sentences": sts, "SciFact docs": docs}
+    if args.limit:
+        datasets = {name: texts[: args.limit] for name, texts in datasets.items()}
+
+    contenders = [Contender(ANCHOR)] + [Contender(name) for name in args.backends]
+    from simvec import Encoder
+
+    token_counter = Encoder(backend="torch")
+    results: dict = {"speed": [], "latency": {}, "quality": {}, "load_seconds": {}}
+    corpus_vectors: dict[str, np.ndarray] = {}  # the full SciFact corpus, when a speed run embedded it
+    for dataset, texts in datasets.items():
+        for batch_size in args.batch_sizes:
+            bs1_limit = args.bs1_limit if dataset.startswith("STS") else max(1, args.bs1_limit // 4)
+            subset = texts[:bs1_limit] if batch_size == 1 else texts
+            tokens = sum(token_counter.count_tokens(subset))
+            # Interleave the contenders and keep each one's best run: load from other processes on a
+            # shared machine then hits everyone alike, and the minimum is the least noisy estimate.
+            best = {c.name: float("inf") for c in contenders}
+            for _ in range(args.repeats):
+                for contender in contenders:
+                    seconds, vectors = timed(contender, subset, batch_size)
+                    best[contender.name] = min(best[contender.name], seconds)
+                    if dataset == "SciFact docs" and len(subset) == len(doc_ids):
+                        corpus_vectors[contender.name] = vectors
+            anchor_rate = None
+            for contender in contenders:
+                seconds = best[contender.name]
+                rate = len(subset) / seconds
+                anchor_rate = anchor_rate or rate
+                row = {
+                    "dataset": dataset, "batch_size": batch_size, "texts": len(subset), "contender": contender.name,
+                    "texts_per_s": rate, "tokens_per_s": tokens / seconds, "ratio": rate / anchor_rate,
+                }
+                results["speed"].append(row)
+                print(
+                    f"  {dataset:<22} bs={batch_size:<4} {contender.name:<22} {rate:9.1f} texts/s  "
+                    f"{tokens / seconds:10.0f} tok/s  x{rate / anchor_rate:.2f}",
+                    file=sys.stderr, flush=True,
+                )
+    latency_texts = sts[: args.latency_texts]
+    for contender in contenders:
+        results["latency"][contender.name] = latency_ms(contender, latency_texts)
+        results["load_seconds"][contender.name] = contender.load_seconds
+
+    if not args.no_quality:
+        results["quality"] = quality(args, contenders, corpus_vectors, doc_ids, docs, queries, qrels)
+    print_tables(results, datasets, args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def quality(args, contenders, corpus_vectors, doc_ids, docs, queries, qrels) -> dict:
+    """STS-B test Spearman and SciFact nDCG@10 per contender (quick runs use a corpus subset, labelled)."""
+    from simvec.eval.sts import evaluate_sts, read_stsb
+
+    pairs = read_stsb(args.data / "stsb", "test")
+    if args.quick:  # the relevant documents plus the first --limit others: nDCG on a small, easier corpus
+        relevant = {d for judged in qrels.values() for d in judged}
+        keep = [i for i, d in enumerate(doc_ids) if d in relevant or i < (args.limit or 0)]
+        doc_ids, docs = [doc_ids[i] for i in keep], [docs[i] for i in keep]
+    query_ids, query_texts = list(queries), list(queries.values())
+    out = {"corpus_docs": len(doc_ids)}
+    for contender in contenders:
+        sts = evaluate_sts(_EncodeAdapter(contender), pairs, n_resamples=200)
+        doc_vecs = corpus_vectors.get(contender.name)
+        if doc_vecs is None or len(doc_vecs) != len(doc_ids):
+            doc_vecs = contender.encode(docs, 64)
+        ndcg = ndcg_at_10(doc_ids, doc_vecs, query_ids, contender.encode(query_texts, 64), qrels)
+        out[contender.name] = {"spearman": sts.spearman / 100, "ndcg@10": ndcg}
+        print(f"  quality {contender.name:<22} Spearman {sts.spearman / 100:.4f}  nDCG@10 {ndcg:.4f}", file=sys.stderr)
+    return out
+
+
+class _EncodeAdapter:
+    """`evaluate_sts` calls `encode(texts, batch_size=...)`; a Contender takes the batch size positionally."""
+
+    def __init__(self, contender: Contender) -> None:
+        self.contender = contender
+
+    def encode(self, texts, batch_size=64):
+        return self.contender.encode(texts, batch_size)
+
+
+def print_tables(results: dict, datasets: dict, args) -> None:
+    print(f"\n## Encode speed (texts/s, tokens/s; ratio = simvec / {ANCHOR} in this run)\n")
+    print("| dataset | batch | texts | contender | texts/s | tokens/s | ratio |")
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for r in results["speed"]:
+        print(
+            f"| {r['dataset']} | {r['batch_size']} | {r['texts']} | {r['contender']} | {r['texts_per_s']:.1f} "
+            f"| {r['tokens_per_s']:.0f} | {r['ratio']:.2f}× |"
+        )
+    print(f"\n## Single-text latency ({args.latency_texts} STS-B sentences, one per call) and load time\n")
+    print("| contender | p50 ms | p95 ms | load s |")
+    print("|---|---:|---:|---:|")
+    for name, (p50, p95) in results["latency"].items():
+        print(f"| {name} | {p50:.2f} | {p95:.2f} | {results['load_seconds'][name]:.1f} |")
+    quality_rows = {k: v for k, v in results["quality"].items() if isinstance(v, dict)}
+    if quality_rows:
+        reference = quality_rows.get("torch") or quality_rows[ANCHOR]
+        print(f"\n## Quality (SciFact corpus: {results['quality']['corpus_docs']} docs, 300 test queries)\n")
+        print("| contender | STS-B test Spearman | Δ vs torch | SciFact nDCG@10 | Δ vs torch |")
+        print("|---|---:|---:|---:|---:|")
+        for name, q in quality_rows.items():
+            print(
+                f"| {name} | {q['spearman']:.4f} | {q['spearman'] - reference['spearman']:+.4f} "
+                f"| {q['ndcg@10']:.4f} | {q['ndcg@10'] - reference['ndcg@10']:+.4f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""`backend="auto"`: the fastest backend whose vectors stay within tolerance of the torch reference.
+
+Candidates are the backends that produce the reference's vector space (onnx-int8, onnx, torch). `static` is
+never chosen: its vectors are a different space, so picking it silently would make vectors from two machines
+(or two runs) incomparable. The check embeds a small built-in set of sentence pairs with each candidate and
+compares with torch: every text's vector (cosine) and every pair's similarity (absolute change). The decision
+is cached per model hash, machine and library versions, and tolerance; `simvec info` prints its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from simvec.encoders.artifacts import cache_dir, model_hash
+from simvec.encoders.base import Backend
+from simvec.encoders.models import ModelCard
+from simvec.encoders.pooling import l2_normalize
+
+CANDIDATES = ("onnx-int8", "onnx", "torch")
+DECISION_VERSION = "1"
+
+# Built-in check: pairs spanning paraphrase, related and unrelated meaning, short and long, a few scripts.
+CHECK_PAIRS = [
+    ("A man is playing a guitar.", "Someone plays an acoustic guitar on stage."),
+    ("A woman is slicing an onion.", "A person cuts vegetables in the kitchen."),
+    ("The stock market fell sharply today.", "Share prices dropped at the close of trading."),
+    ("A cat sleeps on the windowsill.", "The committee approved the annual budget."),
+    ("How do I reset my password?", "Steps to recover access to your account."),
+    ("The train to Berlin was delayed by an hour.", "Rail services were disrupted across Germany."),
+    ("Vaccines train the immune system to recognise pathogens.", "Immunisation prepares the body to fight infection."),
+    ("She won the chess tournament.", "Heavy rain is expected over the weekend."),
+    ("The recipe calls for two cups of flour.", "Bake the bread at 200 degrees for forty minutes."),
+    ("Quantum computers use qubits.", "A qubit can be in a superposition of states."),
+    ("The dog chased the ball across the park.", "A puppy runs after a toy in the grass."),
+    ("Interest rates were raised by the central bank.", "The bank increased borrowing costs to fight inflation."),
+    ("I love this phone, the battery lasts all day.", "Terrible phone, it died after two hours."),
+    ("Photosynthesis converts light into chemical energy.", "Plants use sunlight to make sugar."),
+    ("The museum is closed on Mondays.", "Opening hours: Tuesday to Sunday, 10am to 6pm."),
+    ("He fixed the leaking pipe under the sink.", "The plumber repaired the kitchen plumbing."),
+    ("Le chat dort sur le canapé.", "The cat is sleeping on the sofa."),
+    ("東京は日本の首都です。", "Tokyo is the capital of Japan."),
+    ("Der Zug hat Verspätung.", "The flight was cancelled due to fog."),
+    ("Mitochondria are the powerhouse of the cell.", "Cellular respiration produces ATP in mitochondria."),
+    ("The novel is set in nineteenth-century London.", "A story about Victorian England."),
+    ("Turn left at the second traffic light.", "The meeting has been moved to Thursday."),
+    ("Deep learning models need large datasets.", "Neural networks are trained on lots of examples."),
+    (
+        "The clinical trial enrolled 412 patients with moderate asthma, randomised to inhaled corticosteroids or "
+        "placebo for 24 weeks; the primary outcome, forced expiratory volume, improved by 11% in the treatment arm "
+        "while exacerbations fell by a third, and adverse events were similar between groups.",
+        "A randomised controlled study found that inhaled steroids improved lung function in asthma patients.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close to torch a candidate must stay on the built-in check."""
+
+    min_cosine: float = 0.98  # every text's vector vs torch's
+    max_pair_delta: float = 0.03  # largest change of a pair's cosine similarity vs torch
+
+
+def _vectors(backend: Backend, texts: list[str]) -> np.ndarray:
+    return l2_normalize(backend.embed(texts, 16)[0])
+
+
+def _texts_per_second(backend: Backend, texts: list[str], repeats: int = 3) -> float:
+    """Best of a few runs: on a shared machine the minimum time is the least noisy estimate of speed."""
+    backend.embed(texts[:4], 4)  # warm-up (first-run allocations, kernel selection)
+    best = min(_timed(backend, texts) for _ in range(repeats))
+    return len(texts) / best
+
+
+def _timed(backend: Backend, texts: list[str]) -> float:
+    started = time.perf_counter()
+    backend.embed(texts, 32)
+    return time.perf_counter() - started
+
+
+def _pair_similarities(vectors: np.ndarray) -> np.ndarray:
+    return (vectors[0::2] * vectors[1::2]).sum(axis=1)
+
+
+def _decision_path(card: ModelCard, tolerance: Tolerance) -> os.PathLike:
+    import importlib.metadata as md
+
+    versions = []
+    for package in ("onnxruntime", "torch"):
+        try:
+            versions.append(f"{package}={md.version(package)}")
+        except md.PackageNotFoundError:
+            versions.append(f"{package}=none")
+    # the choice depends on this machine (cores, ISA) and on library versions, so they are part of the key
+    machine = f"{platform.machine()}|{platform.processor()}|{os.cpu_count()}|{'|'.join(versions)}"
+    env = hashlib.sha256(f"{machine}|{asdict(tolerance)}|{DECISION_VERSION}".encode()).hexdigest()[:16]
+    return cache_dir() / "auto" / f"{model_hash(card.path)[:24]}-{env}.json"
+
+
+def evaluate_candidates(card: ModelCard, tolerance: Tolerance) -> tuple[dict, dict[str, Backend]]:
+    """Run the built-in check on every candidate: (decision, loaded backends by name)."""
+    from simvec.encoders.encoder import load_backend
+    from simvec.encoders.optional import MissingDependencyError
+
+    texts = [t for pair in CHECK_PAIRS for t in pair]
+    loaded: dict[str, Backend] = {}
+    report: dict[str, dict] = {}
+    for name in CANDIDATES:
+        try:
+            loaded[name] = load_backend(card, name)
+        except (MissingDependencyError, RuntimeError, OSError) as exc:  # a broken optional backend is skipped
+            report[name] = {"passed": False, "error": str(exc)}
+    reference = _vectors(loaded["torch"], texts)
+    for name, backend in loaded.items():
+        vectors = _vectors(backend, texts)
+        min_cosine = float((vectors * reference).sum(axis=1).min())
+        pair_delta = float(np.abs(_pair_similarities(vectors) - _pair_similarities(reference)).max())
+        report[name] = {
+            "passed": min_cosine >= tolerance.min_cosine and pair_delta <= tolerance.max_pair_delta,
+            "min_cosine": round(min_cosine, 6),
+            "max_pair_delta": round(pair_delta, 6),
+            "texts_per_s": round(_texts_per_second(backend, texts), 1),
+        }
+    passing = [n for n in CANDIDATES if report[n]["passed"]]
+    chosen = max(passing, key=lambda n: report[n]["texts_per_s"])
+    return {"chosen": chosen, "reason": _reason(chosen, report, tolerance), "tolerance": asdict(tolerance),
+            "candidates": report}, loaded
+
+
+def _summary(name: str, result: dict) -> str:
+    if "error" in result:
+        return f"{name} unavailable ({result['error']})"
+    verdict = "within tolerance" if result["passed"] else "OUTSIDE tolerance"
+    return (
+        f"{name} {result['texts_per_s']} texts/s, min cosine {result['min_cosine']:.4f}, "
+        f"pair Δ {result['max_pair_delta']:.4f} ({verdict})"
+    )
+
+
+def _reason(chosen: str, report: dict, tolerance: Tolerance) -> str:
+    return (
+        f"{chosen} is the fastest backend within tolerance of torch on the built-in check "
+        f"(min cosine ≥ {tolerance.min_cosine}, pair Δ ≤ {tolerance.max_pair_delta}): "
+        + "; ".join(_summary(n, r) for n, r in report.items())
+    )
+
+
+def choose_backend(card: ModelCard, tolerance: Tolerance | None = None, refresh: bool = False) -> Backend:
+    """The chosen backend, loaded, with `.selection` = the decision (from the cache when one is recorded)."""
+    from simvec.encoders.encoder import load_backend
+
+    tolerance = tolerance or Tolerance()
+    path = _decision_path(card, tolerance)
+    if not refresh:
+        try:
+            decision = json.loads(path.read_text(encoding="utf-8"))
+            backend = load_backend(card, decision["chosen"])
+            backend.selection = {**decision, "reason": decision["reason"] + " [cached decision]"}
+            return backend
+        except (OSError, ValueError, KeyError):  # none recorded, unreadable, or its backend no longer loads
+            pass
+    decision, loaded = evaluate_candidates(card, tolerance)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(decision, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    backend = loaded[decision["chosen"]]
+    backend.selection = decision
+    return backend

@@ -1,0 +1,22 @@
+"""Optional dependencies of backends: import them, or say exactly which pip package is missing."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from simvec.errors import SimvecError
+
+
+class MissingDependencyError(SimvecError, ImportError):
+    """A backend needs a package that is not installed; the message names the pip package."""
+
+
+def require(module: str, package: str, backend: str) -> ModuleType:
+    """Import `module` or raise MissingDependencyError naming the pip package that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the {backend!r} backend needs the {package!r} package; install it with: pip install {package}"
+        ) from exc
