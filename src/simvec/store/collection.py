@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -49,6 +49,17 @@ REBUILD_DEAD_FRACTION = 0.2  # rebuild the index when this share of its vectors 
 _SQL_CHUNK = 10_000  # ids per `IN (...)` (SQLite allows 32,766 parameters)
 # Encoder settings that define the vector space; the backend (torch, onnx) deliberately is not one.
 IDENTITY_KEYS = ("model", "dimension", "max_seq_length", "pooling", "normalize", "prompts")
+
+
+class SearchOptions(TypedDict, total=False):
+    """Keyword options shared by `Collection.search` and `Collection.search_batch`."""
+
+    filter: dict | None
+    mode: str
+    weights: Sequence[float] | None
+    exact: bool
+    ef_search: int | None
+    nprobe: int | None
 
 
 class CollectionError(SimvecError, ValueError):
@@ -540,31 +551,17 @@ class Collection:
         finally:
             self._conn.execute("COMMIT")
 
-    def search(
-        self,
-        query: str | np.ndarray | Sequence[float],
-        k: int = 10,
-        *,
-        filter: dict | None = None,
-        mode: str = "dense",
-        weights: Sequence[float] | None = None,
-        exact: bool = False,
-        ef_search: int | None = None,
-        nprobe: int | None = None,
-    ) -> list[Hit]:
-        """The k best documents for one query (text, or a vector for dense mode), best first.
+    def search(self, query: str | np.ndarray | Sequence[float], k: int = 10, **options: Unpack[SearchOptions]) -> list[Hit]:
+        """The k best documents for one query (a text, or a vector for dense mode), best first.
 
-        `filter` (see simvec.store.filters) restricts the documents before ranking, in every mode; dense
-        search returns k hits whenever k documents match. `mode`: "dense", "keyword" (FTS5 BM25; only
-        documents containing a query word) or "hybrid" (reciprocal rank fusion, k=60, of both, with
-        optional (dense, keyword) `weights`). `exact=True` skips approximate indexes. `ef_search` (HNSW)
-        and `nprobe` (IVF) trade speed for recall. Scores are similarities, or distances for euclidean.
+        Options are those of `search_batch`: filter, mode ("dense", "keyword", "hybrid"), weights,
+        exact, ef_search, nprobe.
         """
         if isinstance(query, str):
-            return self.search_batch([query], k, filter=filter, mode=mode, weights=weights, exact=exact, ef_search=ef_search, nprobe=nprobe)[0]
+            return self.search_batch([query], k, **options)[0]
         if np.ndim(query) != 1:
             raise CollectionError(f"query must be a text or one vector of shape ({self.dimension},), got shape {np.shape(query)}")
-        return self.search_batch(np.asarray([query]), k, filter=filter, mode=mode, weights=weights, exact=exact, ef_search=ef_search, nprobe=nprobe)[0]
+        return self.search_batch(np.asarray([query]), k, **options)[0]
 
     def search_batch(
         self,
@@ -578,7 +575,14 @@ class Collection:
         ef_search: int | None = None,
         nprobe: int | None = None,
     ) -> list[list[Hit]]:
-        """`search` for many queries at once (texts, or an (n, dimension) matrix): one hit list per query."""
+        """The k best documents for each query (texts, or an (n, dimension) matrix): one hit list per query.
+
+        `filter` (see simvec.store.filters) restricts the documents before ranking, in every mode; dense
+        search returns k hits whenever k documents match. `mode`: "dense", "keyword" (FTS5 BM25; only
+        documents containing a query word) or "hybrid" (reciprocal rank fusion, k=60, of both, with
+        optional (dense, keyword) `weights`). `exact=True` skips approximate indexes. `ef_search` (HNSW)
+        and `nprobe` (IVF) trade speed for recall. Scores are similarities, or distances for euclidean.
+        """
         k = _check_positive_int(k, "k", MAX_K)
         if mode not in MODES:
             raise CollectionError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
