@@ -190,8 +190,14 @@ def test_auto_never_picks_int8_that_fails_the_check(card, int8_encoder, tmp_path
     assert again.name == backend.name and again.selection["reason"].endswith("[cached decision]")
 
 
-def test_auto_is_the_default_and_explains_itself(onnx_encoder):
+def test_auto_is_the_default_explains_itself_and_rejects_batch_dependent_int8(onnx_encoder, int8_encoder):
+    from simvec.encoders.auto import Tolerance
+
     encoder = Encoder()
     details = encoder.info()
-    assert details["backend"] in ("onnx-int8", "onnx", "torch")
+    # dynamic int8 is batch-dependent (a text's vector changes with its batch neighbours), so never the default
+    assert details["backend"] in ("onnx", "torch")
     assert details["backend"] in details["backend_reason"] and "tolerance" in details["backend_reason"]
+    report = encoder.backend.selection["candidates"]
+    assert report["onnx-int8"]["passed"] is False
+    assert report["onnx-int8"]["batch_cosine"] < Tolerance().min_batch_cosine <= report[details["backend"]]["batch_cosine"]
