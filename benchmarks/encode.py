@@ -6,7 +6,9 @@
 
 Speed: texts/s and tokens/s of `Encoder(backend=...).encode` and of `SentenceTransformer.encode` on STS-B test
 sentences and SciFact documents (title + " " + text) at several batch sizes; the ratio is simvec / ST measured in
-this run (timings on a shared machine are noisy, so only same-run ratios mean anything). Tokens are the model's
+this run: the texts are split into --rounds chunks, every contender embeds each chunk in turn (rotating order),
+and the ratio is the median of the per-chunk ratios (timings on a shared machine are noisy, so only same-run,
+same-moment ratios mean anything). texts/s is the total over all chunks. Tokens are the model's
 tokenizer count after truncation, the same for every backend, so tokens/s is texts/s scaled by the mean length.
 Latency: one text per call, p50/p95 over STS-B sentences. Quality: STS-B test Spearman (simvec.eval.sts) and
 SciFact nDCG@10 on the 300 test queries (exact top-k from simvec.vectors.similarity + pytrec_eval).
@@ -93,6 +95,27 @@ def timed(contender: Contender, texts: list[str], batch_size: int) -> tuple[floa
     return time.perf_counter() - started, vectors
 
 
+def interleaved(contenders: list[Contender], texts: list[str], batch_size: int, rounds: int):
+    """Time every contender on the same chunks, round by round, in rotating order.
+
+    The machine is shared, so load drifts during a run: a ratio taken within one round compares contenders
+    under (nearly) the same load, and the median over rounds discards rounds a load spike hit unevenly.
+    Returns total seconds per contender, its median per-round speed ratio vs the anchor (contenders[0]),
+    and each contender's vectors for all of `texts`.
+    """
+    bounds = np.linspace(0, len(texts), min(rounds, len(texts)) + 1).astype(int)
+    seconds = {c.name: [] for c in contenders}
+    parts: dict[str, list[np.ndarray]] = {c.name: [] for c in contenders}
+    for k, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+        for contender in contenders[k % len(contenders):] + contenders[: k % len(contenders)]:
+            took, vectors = timed(contender, texts[start:stop], batch_size)
+            seconds[contender.name].append(took)
+            parts[contender.name].append(vectors)
+    anchor = np.asarray(seconds[contenders[0].name])
+    ratios = {name: float(np.median(anchor / np.asarray(s))) for name, s in seconds.items()}
+    return {n: sum(s) for n, s in seconds.items()}, ratios, {n: np.concatenate(p) for n, p in parts.items()}
+
+
 def latency_ms(contender: Contender, texts: list[str]) -> tuple[float, float]:
     """p50 and p95 milliseconds of encoding one text per call."""
     samples = []
@@ -125,7 +148,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", default="1,32,128")
     parser.add_argument("--limit", type=int, default=None, help="at most this many texts per dataset (speed)")
     parser.add_argument("--bs1-limit", type=int, default=200, help="STS-B texts timed at batch size 1 (SciFact: a quarter)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per cell, interleaved; the best is kept")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds per cell (the texts split in chunks)")
     parser.add_argument("--latency-texts", type=int, default=100, help="single-text calls for the latency figures")
     parser.add_argument("--no-quality", action="store_true", help="skip STS-B Spearman and SciFact nDCG@10")
     parser.add_argument("--quick", action="store_true", help="reduced run: --limit 400 --bs1-limit 50, small corpus")
@@ -158,28 +181,20 @@ def main(argv: list[str] | None = None) -> dict:
             bs1_limit = args.bs1_limit if dataset.startswith("STS") else max(1, args.bs1_limit // 4)
             subset = texts[:bs1_limit] if batch_size == 1 else texts
             tokens = sum(token_counter.count_tokens(subset))
-            # Interleave the contenders and keep each one's best run: load from other processes on a
-            # shared machine then hits everyone alike, and the minimum is the least noisy estimate.
-            best = {c.name: float("inf") for c in contenders}
-            for _ in range(args.repeats):
-                for contender in contenders:
-                    seconds, vectors = timed(contender, subset, batch_size)
-                    best[contender.name] = min(best[contender.name], seconds)
-                    if dataset == "SciFact docs" and len(subset) == len(doc_ids):
-                        corpus_vectors[contender.name] = vectors
-            anchor_rate = None
+            seconds_by, ratio_by, vectors = interleaved(contenders, subset, batch_size, args.rounds)
+            if dataset == "SciFact docs" and len(subset) == len(doc_ids):
+                corpus_vectors.update(vectors)
             for contender in contenders:
-                seconds = best[contender.name]
+                seconds, ratio = seconds_by[contender.name], ratio_by[contender.name]
                 rate = len(subset) / seconds
-                anchor_rate = anchor_rate or rate
                 row = {
                     "dataset": dataset, "batch_size": batch_size, "texts": len(subset), "contender": contender.name,
-                    "texts_per_s": rate, "tokens_per_s": tokens / seconds, "ratio": rate / anchor_rate,
+                    "texts_per_s": rate, "tokens_per_s": tokens / seconds, "ratio": ratio,
                 }
                 results["speed"].append(row)
                 print(
                     f"  {dataset:<22} bs={batch_size:<4} {contender.name:<22} {rate:9.1f} texts/s  "
-                    f"{tokens / seconds:10.0f} tok/s  x{rate / anchor_rate:.2f}",
+                    f"{tokens / seconds:10.0f} tok/s  x{ratio:.2f}",
                     file=sys.stderr, flush=True,
                 )
     latency_texts = sts[: args.latency_texts]
