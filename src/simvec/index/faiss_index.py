@@ -85,6 +85,12 @@ class VectorIndex:
     def __init__(self, index: faiss.Index, stamp: IndexStamp) -> None:
         self.index = index
         self.stamp = stamp
+        self._positions: np.ndarray | None = None  # position -> label, increasing (labels are added in order)
+
+    def _labels(self) -> np.ndarray:
+        if self._positions is None:
+            self._positions = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return self._positions
 
     @classmethod
     def build(
@@ -126,7 +132,10 @@ class VectorIndex:
         """Append vectors under new labels (labels must not already be in the index)."""
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         if len(labels):
+            if self.ntotal and labels.min() <= self.stamp.max_label:
+                raise ValueError("labels must be added in increasing order")
             self.index.add_with_ids(_as_matrix(vectors, self.stamp.dimension), labels)
+            self._positions = None
             self.stamp.max_label = max(self.stamp.max_label, int(labels.max()))
 
     def search(
@@ -139,11 +148,14 @@ class VectorIndex:
         return fewer than k hits for a very selective filter; callers check and fall back to exact search.
         """
         queries = _as_matrix(queries, self.stamp.dimension)
+        # We search the inner index and translate labels in numpy rather than through IndexIDMap2.search,
+        # whose OpenMP label-translation loop costs milliseconds per single query on a busy machine.
+        labels_of = self._labels()
         selector = None
         if allow is not None:
-            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
+            selector = faiss.IDSelectorBatch(self._positions_of(allow))
         elif exclude is not None and len(exclude):
-            inner_sel = faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64))
+            inner_sel = faiss.IDSelectorBatch(self._positions_of(exclude))
             selector = faiss.IDSelectorNot(inner_sel)
         if self.kind == "hnsw":
             params = faiss.SearchParametersHNSW(efSearch=max(ef_search or HNSW_EF_SEARCH, k))
@@ -154,8 +166,15 @@ class VectorIndex:
             params = faiss.SearchParameters()
         if selector is not None:
             params.sel = selector
-        scores, labels = self.index.search(queries, k, params=params)
+        scores, positions = faiss.downcast_index(self.index.index).search(queries, k, params=params)
+        labels = np.where(positions >= 0, labels_of[np.maximum(positions, 0)], -1) if len(labels_of) else positions
         return _finish(scores, labels, self.stamp.metric)
+
+    def _positions_of(self, labels: np.ndarray) -> np.ndarray:
+        known = self._labels()
+        labels = np.asarray(labels, dtype=np.int64)
+        at = np.minimum(np.searchsorted(known, labels), max(len(known) - 1, 0))
+        return np.ascontiguousarray(at[known[at] == labels] if len(known) else labels[:0], dtype=np.int64)
 
     def save(self, path: str | Path) -> None:
         """Write to a temporary file, fsync it, and rename it over `path` (readers never see a partial file)."""
