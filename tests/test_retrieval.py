@@ -86,3 +86,13 @@ def test_scifact_subset_end_to_end_with_cached_embeddings(scifact_subset, encode
     assert again[0].metrics == by_mode["dense"].metrics
     with Collection.open(path) as cached:
         assert cached.info()["generation"] == generation  # the corpus was not written (or embedded) again
+
+
+def test_full_scifact_dense_reproduces_published_ndcg(data_dir, encoder):
+    """MTEB's published SciFact nDCG@10 for all-MiniLM-L6-v2 is 0.6451 (exact search, title + " " + text)."""
+    from simvec.eval.retrieval import evaluate_retrieval
+
+    (result,) = evaluate_retrieval(data_dir / "scifact", modes=("dense",), model=encoder)
+    assert (result.queries, result.documents) == (300, 5183)
+    assert result.metrics["ndcg@10"] == pytest.approx(0.6451, abs=0.005)
+    assert result.hnsw_recall_at_10 >= 0.99
