@@ -216,7 +216,7 @@ def test_openapi_documents_every_endpoint(client):
 def test_batcher_merges_concurrent_requests_and_keeps_order():
     calls = []
 
-    def embed(texts):
+    def embed(texts, kind):
         calls.append(list(texts))
         return np.array([[len(t)] for t in texts], dtype=np.float32), [len(t) for t in texts]
 
@@ -233,8 +233,25 @@ def test_batcher_merges_concurrent_requests_and_keeps_order():
     assert [len(c) for c in calls] == [8, 4]  # 12 texts, batches of at most 8, requests never split
 
 
+def test_batcher_never_mixes_queries_and_documents():
+    calls = []
+
+    def embed(texts, kind):
+        calls.append((kind, list(texts)))
+        return np.zeros((len(texts), 1), dtype=np.float32), [1] * len(texts)
+
+    async def scenario():
+        batcher = DynamicBatcher(embed, max_batch=64, max_wait_ms=50)
+        batcher.start()
+        await asyncio.gather(batcher.embed(["d1"]), batcher.embed(["q1"], kind="query"), batcher.embed(["d2"]))
+        await batcher.stop()
+
+    asyncio.run(scenario())
+    assert sorted(calls) == [("document", ["d1"]), ("document", ["d2"]), ("query", ["q1"])]
+
+
 def test_batcher_propagates_errors_to_every_waiter():
-    def embed(texts):
+    def embed(texts, kind):
         raise ValueError("model exploded")
 
     async def scenario():

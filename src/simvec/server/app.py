@@ -88,8 +88,9 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
     model_names = {encoder.model_id, encoder.model_id.rsplit("/", 1)[-1]}
     keys = [k.encode() for k in config.api_keys]
 
-    def embed_batch(texts: list[str]) -> tuple[np.ndarray, list[int]]:
-        return encoder.encode(texts), encoder.count_tokens(texts)
+    def embed_batch(texts: list[str], kind: str) -> tuple[np.ndarray, list[int]]:
+        vectors = encoder.encode_queries(texts) if kind == "query" else encoder.encode(texts)
+        return vectors, encoder.count_tokens(texts)
 
     metrics = Metrics(queue_depth=lambda: batcher.queue_depth)
     batcher = DynamicBatcher(embed_batch, limits.max_batch, limits.max_wait_ms, on_batch=metrics.batch_size.observe)
@@ -319,6 +320,8 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
         query = body.query
         if isinstance(query, str):
             check_texts([query], "query")
+            if body.mode == "dense":  # embed through the batcher, merged with concurrent requests
+                query = (await batcher.embed([query], kind="query"))[0][0]
         else:
             query = np.asarray(query, dtype=np.float32)
         hits = await registry.run(name, lambda c: c.search(query, body.k, filter=body.filter, mode=body.mode, weights=body.weights))

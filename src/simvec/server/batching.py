@@ -20,6 +20,7 @@ import numpy as np
 class _Job:
     texts: list[str]
     future: asyncio.Future
+    kind: str = "document"
 
 
 class DynamicBatcher:
@@ -27,7 +28,7 @@ class DynamicBatcher:
 
     def __init__(
         self,
-        embed_fn: Callable[[list[str]], tuple[np.ndarray, list[int]]],
+        embed_fn: Callable[[list[str], str], tuple[np.ndarray, list[int]]],
         max_batch: int = 256,
         max_wait_ms: float = 5.0,
         on_batch: Callable[[int], None] | None = None,
@@ -59,11 +60,12 @@ class DynamicBatcher:
                 pass
         self._executor.shutdown(wait=True)
 
-    async def embed(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
-        """Vectors and token counts for `texts`, embedded together with whatever else is queued."""
+    async def embed(self, texts: list[str], kind: str = "document") -> tuple[np.ndarray, list[int]]:
+        """Vectors and token counts for `texts`, embedded together with whatever else of the same
+        `kind` ("document" or "query": the model may prompt them differently) is queued."""
         future = asyncio.get_running_loop().create_future()
         self._pending_texts += len(texts)
-        await self._queue.put(_Job(texts, future))
+        await self._queue.put(_Job(texts, future, kind))
         return await future
 
     async def run_in_model_thread(self, fn: Callable, *args):
@@ -83,7 +85,7 @@ class DynamicBatcher:
                 job = await asyncio.wait_for(self._queue.get(), remaining)
             except asyncio.TimeoutError:
                 break
-            if size + len(job.texts) > self.max_batch:
+            if size + len(job.texts) > self.max_batch or job.kind != first.kind:
                 self._carry = job  # starts the next batch, so no request is split or reordered
                 break
             jobs.append(job)
@@ -96,7 +98,7 @@ class DynamicBatcher:
         if self.on_batch is not None:
             self.on_batch(len(texts))
         try:
-            vectors, tokens = await self.run_in_model_thread(self.embed_fn, texts)
+            vectors, tokens = await self.run_in_model_thread(self.embed_fn, texts, jobs[0].kind)
         except Exception as exc:  # hand the failure to every waiting request
             for job in jobs:
                 if not job.future.done():
