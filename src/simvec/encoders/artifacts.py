@@ -25,8 +25,10 @@ _model_hashes: dict[tuple, str] = {}
 
 
 def cache_dir() -> Path:
-    """simvec's cache directory: $SIMVEC_CACHE_DIR, else ~/.cache/simvec."""
-    return Path(os.environ.get("SIMVEC_CACHE_DIR") or Path.home() / ".cache" / "simvec").expanduser()
+    """simvec's cache directory: $SIMVEC_CACHE_DIR, else $XDG_CACHE_HOME/simvec, else ~/.cache/simvec."""
+    if os.environ.get("SIMVEC_CACHE_DIR"):
+        return Path(os.environ["SIMVEC_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "simvec"
 
 
 def file_sha256(path: Path) -> str:

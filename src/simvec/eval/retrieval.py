@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pytrec_eval
 
 from simvec.encoders import Encoder
+from simvec.encoders.artifacts import cache_dir
 from simvec.errors import InputFileError
 from simvec.store import Collection
 
@@ -106,10 +106,8 @@ def read_beir(directory: str | Path, split: str = "test") -> BeirData:
 
 
 def default_cache_dir() -> Path:
-    """$SIMVEC_CACHE, else $XDG_CACHE_HOME/simvec, else ~/.cache/simvec."""
-    if os.environ.get("SIMVEC_CACHE"):
-        return Path(os.environ["SIMVEC_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "simvec"
+    """simvec's cache directory ($SIMVEC_CACHE_DIR, else $XDG_CACHE_HOME/simvec, else ~/.cache/simvec)."""
+    return cache_dir()
 
 
 def collection_for(data: BeirData, cache_dir: Path, encoder: Encoder) -> Path:
