@@ -151,6 +151,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds per cell (the texts split in chunks)")
     parser.add_argument("--latency-texts", type=int, default=100, help="single-text calls for the latency figures")
     parser.add_argument("--no-quality", action="store_true", help="skip STS-B Spearman and SciFact nDCG@10")
+    parser.add_argument("--no-speed", action="store_true", help="skip the throughput table (latency and quality only)")
+    parser.add_argument("--no-anchor-quality", action="store_true", help="quality for simvec backends only")
     parser.add_argument("--quick", action="store_true", help="reduced run: --limit 400 --bs1-limit 50, small corpus")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
     token_counter = Encoder(backend="torch")
     results: dict = {"speed": [], "latency": {}, "quality": {}, "load_seconds": {}}
     corpus_vectors: dict[str, np.ndarray] = {}  # the full SciFact corpus, when a speed run embedded it
-    for dataset, texts in datasets.items():
+    for dataset, texts in datasets.items() if not args.no_speed else ():
         for batch_size in args.batch_sizes:
             bs1_limit = args.bs1_limit if dataset.startswith("STS") else max(1, args.bs1_limit // 4)
             subset = texts[:bs1_limit] if batch_size == 1 else texts
@@ -222,6 +224,8 @@ def quality(args, contenders, corpus_vectors, doc_ids, docs, queries, qrels) -> 
     query_ids, query_texts = list(queries), list(queries.values())
     out = {"corpus_docs": len(doc_ids)}
     for contender in contenders:
+        if contender.name == ANCHOR and args.no_anchor_quality:
+            continue
         sts = evaluate_sts(_EncodeAdapter(contender), pairs, n_resamples=200)
         doc_vecs = corpus_vectors.get(contender.name)
         if doc_vecs is None or len(doc_vecs) != len(doc_ids):
