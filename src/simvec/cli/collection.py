@@ -1,4 +1,4 @@
-"""`simvec collection create|add|search|delete|info|export` and `simvec eval retrieval`."""
+"""`simvec collection create|add|search|delete|info|compress|export` and `simvec eval retrieval`."""
 
 from __future__ import annotations
 
@@ -143,6 +143,22 @@ def info(path: Path = PathArgument, as_json: bool = JsonOption) -> None:
         return
     for key, value in details.items():
         typer.echo(f"{key:>14}: {value}")
+
+
+@collection_app.command("compress")
+def compress(
+    path: Path = PathArgument,
+    spec: str = typer.Argument(..., help='Compression: none, float16, int8, binary, binary-itq, pq48, opq32, t256-binary, or JSON {"codec": ...}.'),
+    rescore: str = typer.Option(None, "--rescore", help="Second stage from disk: int8, float32 or none (default: int8 for binary/pq)."),
+    multiplier: int = typer.Option(None, "--rescore-multiplier", help="First-stage candidates per requested hit (default 10)."),
+) -> None:
+    """Change a collection's compression; rebuilds the derived files from the stored vectors (no re-embedding)."""
+    parsed = None if spec == "none" else json.loads(spec) if spec.lstrip().startswith("{") else spec
+    with _open(path) as collection:
+        collection.set_compression(parsed, rescore=rescore, rescore_multiplier=multiplier)
+        details = collection.info()
+    typer.echo(f"{path}: compression {details['compression']}, {details['ram_bytes_per_vector']} bytes/vector in RAM, "
+               f"{details['rescore_bytes_per_vector']} bytes/vector memory-mapped for rescoring", err=True)
 
 
 @collection_app.command("export")

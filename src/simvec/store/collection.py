@@ -29,9 +29,11 @@ import numpy as np
 from simvec.encoders import Encoder, ModelCard, resolve_model
 from simvec.errors import SimvecError
 from simvec.index import VectorIndex, exact_search
+from simvec.index.compressed import CodeIndex, RescoreStore, rescore
 from simvec.store import schema
 from simvec.store.filters import compile_filter
 from simvec.store.fusion import RRF_K, reciprocal_rank_fusion
+from simvec.vectors.codecs import CodecError, CompressionSpec, disk_bytes_per_vector, parse_compression, ram_bytes_per_vector
 
 DB_NAME = "collection.db"
 METRICS = ("cosine", "dot", "euclidean")
@@ -46,6 +48,8 @@ MAX_ID_CHARS = 1_024
 FUSION_DEPTH = 100  # hybrid: each ranking contributes its top max(k, FUSION_DEPTH) to the fusion
 EXACT_FILTER_MAX = 10_000  # HNSW/IVF: a filter matching at most this many docs is searched exactly
 REBUILD_DEAD_FRACTION = 0.2  # rebuild the index when this share of its vectors is deleted or replaced
+REWRITE_RESCORE_FRACTION = 0.2  # rewrite the rescoring file when this share of documents is newer than it
+RETRAIN_GROWTH = 4  # refit a trained index (IVF, codecs) once the collection is this many times its training set
 _SQL_CHUNK = 10_000  # ids per `IN (...)` (SQLite allows 32,766 parameters)
 # Encoder settings that define the vector space; the backend (torch, onnx) deliberately is not one.
 IDENTITY_KEYS = ("model", "dimension", "max_seq_length", "pooling", "normalize", "prompts")
@@ -142,17 +146,22 @@ class Collection:
         self._index: VectorIndex | None = None
         self._dead = np.empty(0, dtype=np.int64)  # labels in the index whose documents are gone
         self._index_dirty = False
+        self._rescore: RescoreStore | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
     @classmethod
     def create(
-        cls, path: str | Path, *, model: str | Path | Encoder | None = None, index: str = "auto", metric: str = "cosine"
+        cls, path: str | Path, *, model: str | Path | Encoder | None = None, index: str = "auto", metric: str = "cosine",
+        compression: str | dict | CompressionSpec | None = None, rescore: str | None = None, rescore_multiplier: int | None = None,
     ) -> Collection:
         """Create an empty collection directory at `path` for `model` (default: the bundled model).
 
         `index`: "auto" (flat up to AUTO_HNSW_ABOVE documents, HNSW above), "flat", "hnsw" or "ivf".
         `metric`: "cosine" (vectors stored unit-length), "dot" or "euclidean".
+        `compression`: keep compact codes in RAM instead of float32 vectors ("int8", "binary", "binary-itq", "pq48",
+        {"truncate_dim": 256, "codec": "binary"}, ... see simvec.vectors.codecs); `rescore` ("int8", "float32",
+        "none") re-ranks `rescore_multiplier` x k candidates with vectors memory-mapped from disk.
         """
         if index not in INDEX_CHOICES:
             raise CollectionError(f"unknown index {index!r}; valid: {', '.join(INDEX_CHOICES)}")
@@ -164,9 +173,11 @@ class Collection:
         if path.exists() and not path.is_dir():
             raise CollectionError(f"{path} exists and is not a directory")
         card = _model_card(model)
+        spec = _compression_spec(compression, card.dimension, index, rescore, rescore_multiplier)
         path.mkdir(parents=True, exist_ok=True)
         conn = schema.connect(path / DB_NAME)
-        schema.initialise(conn, {"encoder": _card_settings(card), "dimension": card.dimension, "metric": metric, "index": index})
+        schema.initialise(conn, {"encoder": _card_settings(card), "dimension": card.dimension, "metric": metric, "index": index,
+                                 "compression": spec.as_dict() if spec else None})
         return cls(path, conn, schema.read_settings(conn), model, None)
 
     @classmethod
@@ -218,6 +229,12 @@ class Collection:
         return str(self.settings["metric"])
 
     @property
+    def compression(self) -> CompressionSpec | None:
+        """The compression in use, or None for plain float32 vectors in RAM."""
+        stored = self.settings.get("compression")
+        return CompressionSpec(**stored) if stored else None
+
+    @property
     def model_id(self) -> str:
         return str(self.settings["encoder"]["model"])
 
@@ -238,8 +255,15 @@ class Collection:
         return self._encoder
 
     def info(self) -> dict[str, object]:
-        """Count, dimension, model, metric, index kind and bytes on disk, as a JSON-ready dict."""
+        """Count, dimension, model, metric, index kind, compression, RAM and bytes on disk, as a JSON-ready dict.
+
+        `ram_bytes` is what the index keeps in RAM (vectors or codes, plus 8 bytes of label per vector);
+        `rescore_bytes_on_disk` the memory-mapped rescoring file (read per candidate, not held in RAM).
+        """
         count = self.count()
+        spec = self.compression
+        code_bytes = ram_bytes_per_vector(spec, self.dimension)
+        rescore_path = self._rescore_path(spec)
         return {
             "path": str(self.path),
             "count": count,
@@ -251,7 +275,25 @@ class Collection:
             "index_kind": self._wanted_kind(count),
             "generation": schema.counter(self._conn, "generation"),
             "bytes_on_disk": sum(p.stat().st_size for p in self.path.iterdir() if p.is_file()),
+            "compression": spec.name if spec else "none",
+            "ram_bytes_per_vector": code_bytes,
+            "ram_bytes": count * (code_bytes + 8),
+            "rescore_bytes_per_vector": disk_bytes_per_vector(spec, self.dimension),
+            "rescore_bytes_on_disk": rescore_path.stat().st_size if rescore_path and rescore_path.exists() else 0,
         }
+
+    def set_compression(
+        self, compression: str | dict | CompressionSpec | None, *, rescore: str | None = None, rescore_multiplier: int | None = None
+    ) -> None:
+        """Change the compression (None: plain float32) and rebuild the derived files now, from the stored vectors."""
+        spec = _compression_spec(compression, self.dimension, self._index_choice, rescore, rescore_multiplier)
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('compression', ?)", (json.dumps(spec.as_dict() if spec else None),))
+        self.settings["compression"] = spec.as_dict() if spec else None
+        for stale in [*self.path.glob("index-codes.faiss"), *self.path.glob("rescore-*.vec")]:
+            stale.unlink(missing_ok=True)
+        self._index, self._rescore, self._index_dirty = None, None, False
+        self.refresh()
 
     # ---- writing ---------------------------------------------------------------------------------
 
@@ -474,9 +516,15 @@ class Collection:
     # ---- the index -------------------------------------------------------------------------------
 
     def _index_path(self, kind: str) -> Path:
-        return self.path / f"index-{kind}.faiss"
+        return self.path / ("index-codes.faiss" if kind.startswith("codes:") else f"index-{kind}.faiss")
+
+    def _rescore_path(self, spec: CompressionSpec | None) -> Path | None:
+        return self.path / f"rescore-{spec.rescore}.vec" if spec and spec.rescore != "none" else None
 
     def _wanted_kind(self, count: int) -> str:
+        spec = self.compression
+        if spec is not None:
+            return "codes:" + spec.name
         if self._index_choice != "auto":
             return self._index_choice
         return "hnsw" if count > AUTO_HNSW_ABOVE else "flat"
@@ -496,8 +544,9 @@ class Collection:
         """The index brought up to this snapshot's generation (call inside a read transaction)."""
         generation, kind = schema.counter(self._conn, "generation"), self._wanted_kind(count)
         index = self._index
+        compressed = kind.startswith("codes:")
         if index is None or index.kind != kind:
-            index = VectorIndex.load(self._index_path(kind))
+            index = (CodeIndex if compressed else VectorIndex).load(self._index_path(kind))
             wanted = (kind, self._index_metric(), self.dimension)
             if index is not None and (index.stamp.kind, index.stamp.metric, index.stamp.dimension) != wanted:
                 index = None
@@ -508,7 +557,7 @@ class Collection:
         if index is not None and index.stamp.generation < generation:
             dead = self._dead_labels(index)
             if len(dead) <= REBUILD_DEAD_FRACTION * max(index.ntotal, 1) and not (
-                kind == "ivf" and count > 4 * index.stamp.trained_size
+                index.stamp.trained_size and count > RETRAIN_GROWTH * index.stamp.trained_size
             ):
                 index.add(*self._vectors(after=index.stamp.max_label))
                 index.stamp.generation = generation
@@ -516,7 +565,13 @@ class Collection:
                 return index
         # Missing, unreadable, from another generation line, or too stale: rebuild from SQLite.
         labels, matrix = self._vectors()
-        index = VectorIndex.build(kind, self._index_metric(), self.dimension, labels, matrix, generation=generation)
+        if compressed:
+            try:
+                index = CodeIndex.build(self.compression, self._index_metric(), self.dimension, labels, matrix, generation=generation)
+            except CodecError as exc:
+                raise CollectionError(f"collection {self.path}: cannot build {self.compression.name} codes: {exc}") from None
+        else:
+            index = VectorIndex.build(kind, self._index_metric(), self.dimension, labels, matrix, generation=generation)
         index.stamp.max_label = int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM docs").fetchone()[0])
         self._index, self._dead, self._index_dirty = index, np.empty(0, dtype=np.int64), True
         return index
@@ -537,6 +592,7 @@ class Collection:
             count = self.count()
             if count:
                 self._current_index(count)
+                self._current_rescore(rewrite=True)
         if self._index is not None and self._index_dirty:
             self._save_index()
 
@@ -635,16 +691,50 @@ class Collection:
             if not len(allow):
                 return [[] for _ in qvecs]
         index = None if exact and self._wanted_kind(count) != "flat" else self._current_index(count)
-        if index is None or (index.kind != "flat" and allow is not None and len(allow) <= EXACT_FILTER_MAX):
+        if index is None or (index.kind in ("hnsw", "ivf") and allow is not None and len(allow) <= EXACT_FILTER_MAX):
             scores, labels = self._exact(qvecs, k, where, params)
         else:
-            scores, labels = index.search(qvecs, k, allow=allow, exclude=None if allow is not None else self._dead, ef_search=ef_search, nprobe=nprobe)
+            spec = self.compression
+            depth = k * spec.rescore_multiplier if spec and spec.rescore != "none" else k
+            scores, labels = index.search(qvecs, min(depth, MAX_K * 10), allow=allow, exclude=None if allow is not None else self._dead, ef_search=ef_search, nprobe=nprobe)
+            if depth != k:  # two-stage: rescore the code candidates with vectors read from the memory-mapped file
+                store = self._current_rescore()
+                scores, labels = rescore(qvecs, labels, k, self._index_metric(), lambda wanted: store.vectors(wanted, self._vectors_of))
             # An approximate index can run out of candidates under a selective filter: redo those rows exactly.
             expected = min(k, count if allow is None else len(allow))
             short = np.flatnonzero((labels >= 0).sum(axis=1) < expected)
             if len(short):
                 scores[short], labels[short] = self._exact(qvecs[short], k, where, params)
         return [[(int(label), float(score)) for label, score in zip(row_labels, row_scores) if label >= 0] for row_labels, row_scores in zip(labels, scores)]
+
+    def _vectors_of(self, labels: np.ndarray) -> np.ndarray:
+        """Stored float32 vectors of `labels` (all must exist in this snapshot), in the order given."""
+        found: dict[int, bytes] = {}
+        for chunk in _chunks([int(label) for label in labels]):
+            found.update(self._conn.execute(f"SELECT seq, vector FROM docs WHERE seq IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+        return np.frombuffer(b"".join(found[int(label)] for label in labels), dtype="<f4").reshape(len(labels), self.dimension)
+
+    def _current_rescore(self, rewrite: bool = False) -> RescoreStore | None:
+        """The rescoring file for this snapshot: loaded, or rewritten when missing, invalid or too far behind.
+
+        A file behind the database is still correct for the rows it holds (a label's vector never changes; replaced
+        documents get new labels), and rows newer than it are read from SQLite, so it is never a wrong answer.
+        """
+        path = self._rescore_path(self.compression)
+        if path is None:
+            return None
+        generation = schema.counter(self._conn, "generation")
+        store = self._rescore
+        if store is None or store.path != path:
+            store = RescoreStore.load(path)
+        if store is not None and (store.stamp.precision, store.stamp.dimension) == (self.compression.rescore, self.dimension) and store.stamp.generation <= generation:
+            newer = self._conn.execute("SELECT count(*) FROM docs WHERE seq > ?", (store.stamp.max_label,)).fetchone()[0]
+            if not newer or (not rewrite and newer <= REWRITE_RESCORE_FRACTION * max(store.stamp.count, 1)):
+                self._rescore = store
+                return store
+        labels, matrix = self._vectors()
+        self._rescore = RescoreStore.write(path, self.compression.rescore, labels, matrix, generation=generation)
+        return self._rescore
 
     def _exact(self, qvecs: np.ndarray, k: int, where: str, params: list) -> tuple[np.ndarray, np.ndarray]:
         """Brute force over the matching documents' stored vectors (reads them from SQLite)."""
@@ -669,3 +759,19 @@ class Collection:
             for seq, doc_id, text, meta in self._conn.execute(f"SELECT seq, id, text, metadata FROM docs WHERE seq IN ({marks})", chunk):
                 found[seq] = (doc_id, text, meta)
         return found
+
+
+def _compression_spec(compression, dimension: int, index: str, rescore: str | None, multiplier: int | None) -> CompressionSpec | None:
+    """The validated spec (None for plain float32 search), as a CollectionError listing the valid choices."""
+    if compression is None and rescore is None and multiplier is None:
+        return None
+    try:
+        spec = parse_compression(compression, dimension=dimension, rescore=rescore, rescore_multiplier=multiplier)
+    except CodecError as exc:
+        raise CollectionError(str(exc)) from None
+    if spec.is_identity:
+        return None
+    if index not in ("auto", "flat"):
+        raise CollectionError(f"compressed collections scan their codes exhaustively; index must be 'auto' or 'flat', got {index!r}")
+    return spec
+
