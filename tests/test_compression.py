@@ -7,21 +7,12 @@ import os
 import subprocess
 import sys
 
-import faiss
 import numpy as np
 import pytest
 
+from test_codecs import _one_faiss_thread  # noqa: F401  autouse: one FAISS thread per module
 from simvec import Collection
 from simvec.store import CollectionError
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    """FAISS's OpenMP threads spin against each other on a loaded 2-core box (PCA: 0.1 s -> 9 s); tests need one."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
-
 
 DIM = 384  # the default model's dimension: collections check vectors against it
 

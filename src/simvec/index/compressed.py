@@ -14,7 +14,6 @@ a wrong answer, only a slower one.
 from __future__ import annotations
 
 import json
-import os
 import struct
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,31 +22,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from simvec.index.faiss_index import IndexStamp, _finish
+from simvec.index.faiss_index import IndexStamp, _finish, atomic_write
 from simvec.vectors.codecs import CompressionSpec, Compressor, ScalarCodec
 
 _CODES_MAGIC = b"SIMVECCX1\n"
 _RESCORE_MAGIC = b"SIMVECRS1\n"
 _ALIGN = 64
-
-
-def atomic_write(path: Path, chunks: list[bytes]) -> None:
-    """Write `chunks` to a temporary file, fsync it, rename it over `path`, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(chunks):x}.tmp")
-    try:
-        with tmp.open("wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def _header(magic: bytes, stamp: dict) -> bytes:
@@ -153,7 +133,7 @@ class CodeIndex:
         writer = faiss.serialize_index_binary if isinstance(self.index, faiss.IndexBinary) else faiss.serialize_index
         index_bytes = writer(self.index).tobytes()
         stamp = {**asdict(self.stamp), "state_bytes": len(state), "labels": len(self._labels), "index_bytes": len(index_bytes)}
-        atomic_write(Path(path), [_header(_CODES_MAGIC, stamp), state, self._labels.astype("<i8").tobytes(), index_bytes])
+        atomic_write(Path(path), lambda handle: handle.writelines([_header(_CODES_MAGIC, stamp), state, self._labels.astype("<i8").tobytes(), index_bytes]))
 
     @classmethod
     def load(cls, path: str | Path) -> CodeIndex | None:
@@ -222,7 +202,7 @@ class RescoreStore:
         head = _header(_RESCORE_MAGIC, asdict(stamp))
         prefix = len(head) + len(state) + labels.nbytes
         pad = b"\0" * (_aligned(prefix) - prefix)  # rows start on an aligned offset for the memory map
-        atomic_write(Path(path), [head, state, labels.tobytes(), pad, rows.tobytes()])
+        atomic_write(Path(path), lambda handle: handle.writelines([head, state, labels.tobytes(), pad, rows.tobytes()]))
         return cls.load(path)
 
     @classmethod

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import faiss
 import numpy as np
@@ -62,6 +64,24 @@ def _finish(scores: np.ndarray, labels: np.ndarray, metric: str) -> tuple[np.nda
     if metric == "l2":
         scores = np.sqrt(np.maximum(scores, 0, out=scores), out=scores)
     return scores, labels
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Let `write` fill a temporary file beside `path`, fsync it, rename it over `path`, and fsync the directory."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(write):x}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # make the rename itself durable
+    finally:
+        os.close(directory)
 
 
 def exact_search(
@@ -178,23 +198,13 @@ class VectorIndex:
 
     def save(self, path: str | Path) -> None:
         """Write to a temporary file, fsync it, and rename it over `path` (readers never see a partial file)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(self):x}.tmp")
         header = json.dumps(asdict(self.stamp)).encode()
-        try:
-            with tmp.open("wb") as handle:
-                handle.write(_MAGIC + struct.pack("<I", len(header)) + header)
-                faiss.write_index(self.index, faiss.PyCallbackIOWriter(handle.write))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # make the rename itself durable
-        finally:
-            os.close(directory)
+
+        def write(handle) -> None:
+            handle.write(_MAGIC + struct.pack("<I", len(header)) + header)
+            faiss.write_index(self.index, faiss.PyCallbackIOWriter(handle.write))
+
+        atomic_write(Path(path), write)
 
     @classmethod
     def load(cls, path: str | Path) -> VectorIndex | None:
