@@ -15,6 +15,7 @@ from simvec.cli import cache as _cache  # noqa: F401,E402
 from simvec.cli import evaluate as _evaluate  # noqa: F401,E402
 from simvec.cli import collection as _collection  # noqa: F401,E402
 from simvec.cli import serve as _serve  # noqa: F401,E402
+from simvec.cli import compress as _compress  # noqa: F401,E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -502,6 +502,12 @@ class Collection:
         documents = [found.get(doc_id) for doc_id in wanted]
         return documents[0] if single else documents
 
+    def matrix(self) -> tuple[list[str], np.ndarray]:
+        """Every document's id and stored float32 vector, in insertion order (for tuning and benchmarks)."""
+        with self._read():
+            ids = [row[0] for row in self._conn.execute("SELECT id FROM docs ORDER BY seq")]
+            return ids, self._vectors()[1].copy()
+
     def __iter__(self) -> Iterator[tuple[str, str | None, dict]]:
         """(id, text, metadata) of every document, in insertion order, read in pages."""
         last = 0

@@ -1,0 +1,151 @@
+"""`simvec bench compression` (codec trade-offs on a BEIR dataset) and `simvec tune` (pick a compression for a RAM budget)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simvec.cli.app import ModelOption, app, print_json
+
+bench_app = typer.Typer(help="Benchmarks measured in one run against their anchors.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+def _table(title: str, measured, chosen: str | None = None) -> Table:
+    table = Table(title=title)
+    for column in ("config", "RAM B/vec", "disk B/vec", "nDCG@10", "retention", "recall@10", "QPS", "anchor"):
+        table.add_column(column, justify="left" if column in ("config", "anchor") else "right", no_wrap=column != "anchor")
+    for m in measured:
+        mark = " *" if m.config == chosen else ""
+        table.add_row(m.config + mark, str(m.ram_bytes_per_vector), str(m.disk_bytes_per_vector),
+                      f"{m.ndcg_at_10:.4f}" if m.ndcg_at_10 is not None else "", f"{100 * m.retention:.2f}%",
+                      f"{m.recall_at_10:.3f}", f"{m.qps:,.0f}", m.anchor or "")
+    return table
+
+
+@bench_app.command("compression")
+def bench_compression(
+    data: Path = typer.Option(..., "--data", help="BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),
+    model: str = ModelOption,
+    split: str = typer.Option("test", help="qrels split."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where the embedded corpus collection is kept (default ~/.cache/simvec)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Path = typer.Option(None, "--plot", help="Write a PNG of retention vs RAM bytes/vector with the Pareto front."),
+) -> None:
+    """nDCG@10, retention and recall@10 vs float32 exact, RAM/disk bytes per vector and QPS for every codec setting."""
+    from simvec.encoders import Encoder
+    from simvec.eval.compression import Workbench, check_targets, pareto_front, run_benchmark
+    from simvec.eval.compression import plot as draw
+    from simvec.eval.retrieval import build_collection, collection_for, default_cache_dir, read_beir
+
+    beir = read_beir(data, split)
+    encoder = Encoder(model)
+    path = collection_for(beir, cache_dir or default_cache_dir(), encoder)
+    with build_collection(beir, path, encoder) as collection:  # embeds only documents not cached yet
+        ids, vectors = collection.matrix()
+    query_ids = list(beir.queries)
+    queries = encoder.encode_queries([beir.queries[q] for q in query_ids], show_progress=False)
+    bench = Workbench(ids, vectors, queries, query_ids=query_ids, qrels=beir.qrels)
+    try:
+        results = run_benchmark(bench, progress=lambda spec: typer.echo(f"measuring {spec}", err=True))
+    finally:
+        bench.close()
+    targets = check_targets(results)
+    title = f"Compression — {beir.name} ({len(query_ids)} queries, {len(ids)} documents, {encoder.model_id})"
+    if plot:
+        draw(results, plot, title)
+        typer.echo(f"wrote {plot}", err=True)
+    if as_json:
+        print_json({"dataset": beir.name, "model": encoder.model_id, "queries": len(query_ids), "documents": len(ids),
+                    "results": [r.as_dict() for r in results], "pareto_front": [r.config for r in pareto_front(results)], "targets": targets})
+        return
+    console = Console(width=200)
+    console.print(_table(title, results))
+    for t in targets:
+        status = "met" if t["met"] else f"MISSED by {100 * t['shortfall']:.2f} points"
+        console.print(f"target {t['target']}: {status} — {t['config']} at {100 * (t['retention'] or 0):.2f}%")
+
+
+def _read_queries(path: Path) -> tuple[list[str], list[str]]:
+    """(ids, texts) from .jsonl ({"_id"|"id", "text"}) or .txt (a query per line; ids are line numbers)."""
+    ids, texts = [], []
+    with path.open(encoding="utf-8") as handle:
+        for line, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            if path.suffix.lower() == ".jsonl":
+                row = json.loads(raw)
+                ids.append(str(row.get("_id", row.get("id", line))))
+                texts.append(str(row["text"]))
+            else:
+                ids.append(str(line))
+                texts.append(raw.strip())
+    return ids, texts
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.reader(handle, delimiter="\t"):
+            if len(row) == 3 and row[0] != "query-id":
+                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    return qrels
+
+
+@app.command("tune")
+def tune_command(
+    path: Path = typer.Argument(..., help="Collection directory."),
+    ram_bytes_per_vector: int = typer.Option(..., "--ram-bytes-per-vector", help="RAM budget: code bytes per vector."),
+    min_retention: float = typer.Option(..., "--min-retention", help="Target retention, e.g. 0.97 or 97."),
+    queries: Path = typer.Option(None, "--queries", help="Queries (.jsonl with _id/text, or .txt); default: pseudo-queries from documents."),
+    qrels: Path = typer.Option(None, "--qrels", help="Relevance judgements (BEIR qrels .tsv) for --queries: retention of nDCG@10."),
+    pseudo: int = typer.Option(200, "--pseudo-queries", help="How many pseudo-queries to sample without --queries."),
+    apply: bool = typer.Option(False, "--apply", help="Switch the collection to the chosen configuration."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Pick the cheapest compression meeting a retention target on the collection's own data (and apply it on request)."""
+    from simvec.eval.compression import Workbench, pseudo_queries, tune
+    from simvec.store import Collection
+
+    target = min_retention / 100 if min_retention > 1 else min_retention
+    if qrels and not queries:
+        raise typer.BadParameter("--qrels needs --queries (the judged queries)", param_hint="--qrels")
+    with Collection.open(path) as collection:
+        ids, vectors = collection.matrix()
+        if not ids:
+            raise typer.BadParameter(f"{path} has no documents to tune on", param_hint="PATH")
+        judged = _read_qrels(qrels) if qrels else None
+        if queries:
+            query_ids, texts = _read_queries(queries)
+            if judged is not None:
+                keep = [i for i, q in enumerate(query_ids) if q in judged]
+                query_ids, texts = [query_ids[i] for i in keep], [texts[i] for i in keep]
+                judged = {q: judged[q] for q in query_ids}
+        else:
+            texts = pseudo_queries([text or "" for _, text, _ in collection], pseudo)
+            query_ids = [str(i) for i in range(len(texts))]
+        qvecs = collection.check_vectors(collection.encoder.encode_queries(texts, normalize=collection.metric == "cosine", show_progress=False), "queries")
+        bench = Workbench(ids, vectors, qvecs, metric="l2" if collection.metric == "euclidean" else "ip", query_ids=query_ids, qrels=judged)
+        try:
+            result = tune(bench, ram_bytes_per_vector, target, progress=lambda spec: typer.echo(f"measuring {spec}", err=True))
+        finally:
+            bench.close()
+        if apply and result.chosen is not None:
+            collection.set_compression(result.chosen.spec)
+    if as_json:
+        print_json({"metric": result.metric, "queries": len(texts), "measured": [m.as_dict() for m in result.measured],
+                    "chosen": result.chosen.config if result.chosen else None, "best": result.best.config if result.best else None,
+                    "reason": result.reason, "applied": bool(apply and result.chosen)})
+    else:
+        Console(width=200).print(_table(f"Tuning {path}: {len(texts)} {'judged' if judged else 'pseudo-' if not queries else ''}queries, {result.metric}",
+                                        result.measured, result.chosen.config if result.chosen else None))
+        typer.echo(("chosen: " if result.chosen else "no configuration meets the target: ") + result.reason)
+        if apply and result.chosen:
+            typer.echo(f"applied {result.chosen.config} to {path}")
+    if result.chosen is None:
+        raise typer.Exit(1)

@@ -1,0 +1,298 @@
+"""Compression trade-offs: measure codec configurations on real vectors, benchmark them on BEIR, tune under a RAM budget.
+
+Every configuration runs the same code a compressed collection runs (`CodeIndex` first stage, `RescoreStore`
+memory-mapped second stage) on the same stored vectors, and is compared with exact float32 search in the same run:
+nDCG@10 (pytrec_eval, through the retrieval runner's `score_run`) when there are judged queries, recall@10 against
+float32 exact top-10 always. RAM bytes/vector counts the codes the first stage keeps in RAM; disk bytes/vector the
+memory-mapped rescoring rows (read per candidate; the 8-byte label per vector that every index has is left out).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simvec.index import exact_search
+from simvec.index.compressed import CodeIndex, RescoreStore, rescore
+from simvec.vectors.codecs import CodecError, CompressionSpec, disk_bytes_per_vector, parse_compression, ram_bytes_per_vector
+
+K = 10
+ST_RESCORE_MULTIPLIER = 4  # sentence-transformers' semantic_search_faiss default for binary rescoring
+
+
+def bench_specs(dimension: int) -> list[str | dict]:
+    """The benchmark grid: plain precisions, binary with/without rotation and rescoring, PQ/OPQ, truncation x codec."""
+    grid: list[str | dict] = ["float16", "int8", {"codec": "binary", "rescore": "none"}, "binary",
+                              {"codec": "binary", "rescore": "float32"}, {"codec": "binary-itq", "rescore": "none"}, "binary-itq"]
+    for m in (16, 24, 32, 48, 64):
+        grid += [{"codec": f"pq{m}", "rescore": "none"}, f"pq{m}"]
+    grid += ["opq24", "opq48"]
+    for t in (256, 192, 128):
+        grid += [f"t{t}-float32", f"t{t}-int8", {"codec": "binary", "truncate_dim": t, "rescore": "none"}, f"t{t}-binary", f"t{t}-binary-itq"]
+    for p in (256, 192, 128):  # PCA then ITQ: the whole spectrum squeezed into fewer balanced bits
+        grid += [f"pca{p}-binary-itq", {"codec": "binary-itq", "pca_dim": p, "rescore": "float32"}]
+    grid += [{"codec": "binary-itq", "pca_dim": 192, "rescore_multiplier": 4}, {"codec": "pq24", "rescore": "float32"}]
+    return [spec for spec in grid if _valid(spec, dimension)]
+
+
+def tune_specs(dimension: int) -> list[str | dict]:
+    """The tuner's candidates: cheap-to-fit configurations spanning 4-1536 bytes/vector."""
+    grid: list[str | dict] = ["float16", "int8", "binary", "binary-itq"]
+    grid += [f"pca{p}-binary-itq" for p in (256, 192, 128, 64)]
+    grid += [f"pq{m}" for m in (8, 16, 24, 32, 48, 64, 96)]
+    grid += [f"t{t}-int8" for t in (256, 192, 128)]
+    return [spec for spec in grid if _valid(spec, dimension)]
+
+
+def _valid(spec: str | dict, dimension: int) -> bool:
+    try:
+        parse_compression(spec, dimension=dimension)
+        return True
+    except CodecError:
+        return False
+
+
+@dataclass
+class Measurement:
+    """One configuration measured against float32 exact search on the same queries."""
+
+    config: str
+    ram_bytes_per_vector: int
+    disk_bytes_per_vector: int
+    recall_at_10: float
+    ndcg_at_10: float | None = None
+    retention: float | None = None  # nDCG@10 / float32 exact nDCG@10 (with qrels), else recall@10
+    qps: float = 0.0
+    anchor: str | None = None
+    spec: dict | None = None  # the CompressionSpec fields (None for float32 exact), to apply it
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Workbench:
+    """Document vectors, query vectors and the float32 exact ground truth, ready to measure configurations on."""
+
+    def __init__(self, ids: list[str], vectors: np.ndarray, queries: np.ndarray, *, metric: str = "ip",
+                 query_ids: list[str] | None = None, qrels: dict[str, dict[str, int]] | None = None) -> None:
+        self.ids, self.vectors, self.queries, self.metric = np.asarray(ids), np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(queries, np.float32), metric
+        self.labels = np.arange(1, len(ids) + 1, dtype=np.int64)
+        self.query_ids, self.qrels = query_ids, qrels
+        self.dimension = self.vectors.shape[1]
+        self._dir = tempfile.TemporaryDirectory(prefix="simvec-bench-")
+        start = time.perf_counter()
+        scores, labels = exact_search(self.queries, self.vectors, self.labels, K, metric)
+        self.exact_qps = len(self.queries) / (time.perf_counter() - start)
+        self.truth = labels
+        self.exact_ndcg = self._ndcg(scores, labels)
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+    def _ndcg(self, scores: np.ndarray, labels: np.ndarray) -> float | None:
+        if self.qrels is None:
+            return None
+        from simvec.eval.retrieval import score_run
+
+        run = {qid: {str(self.ids[label - 1]): float(score) for label, score in zip(row_labels, row_scores) if label > 0}
+               for qid, row_labels, row_scores in zip(self.query_ids, labels, scores)}
+        return score_run(self.qrels, run)["ndcg@10"]
+
+    def _result(self, config: str, spec: CompressionSpec | None, scores, labels, seconds: float, anchor=None) -> Measurement:
+        recall = float(np.mean([len(set(found[found > 0]) & set(truth)) / K for found, truth in zip(labels, self.truth)]))
+        ndcg = self._ndcg(scores, labels)
+        return Measurement(
+            config, ram_bytes_per_vector(spec, self.dimension), disk_bytes_per_vector(spec, self.dimension), recall, ndcg,
+            ndcg / self.exact_ndcg if ndcg is not None else recall, len(self.queries) / seconds, anchor,
+            spec.as_dict() if spec else None,
+        )
+
+    def exact(self) -> Measurement:
+        """float32 exact search: the reference every retention is relative to."""
+        start = time.perf_counter()
+        scores, labels = exact_search(self.queries, self.vectors, self.labels, K, self.metric)
+        return self._result("float32 (exact)", None, scores, labels, time.perf_counter() - start, "exact float32")
+
+    def measure(self, spec: str | dict | CompressionSpec, anchor: str | None = None) -> Measurement:
+        """Fit `spec` on the documents, then time first stage + rescoring of every query (one batch)."""
+        spec = parse_compression(spec, dimension=self.dimension)
+        index = CodeIndex.build(spec, self.metric, self.dimension, self.labels, self.vectors)
+        store = None
+        if spec.rescore != "none":
+            store = RescoreStore.write(Path(self._dir.name) / f"{re.sub(r'[^a-z0-9]', '_', spec.name)}.vec", spec.rescore, self.labels, self.vectors, generation=0)
+        start = time.perf_counter()
+        depth = K * spec.rescore_multiplier if store else K
+        scores, labels = index.search(self.queries, depth)
+        if store is not None:
+            scores, labels = rescore(self.queries, labels, K, self.metric, lambda wanted: store.vectors(wanted, _no_missing))
+        return self._result(spec.name, spec, scores, labels, time.perf_counter() - start, anchor)
+
+    def measure_binary_asymmetric(self) -> Measurement:
+        """The sentence-transformers recipe: Hamming top 4k, rescored by the float query against the +-1 bits."""
+        spec = parse_compression({"codec": "binary", "rescore": "none"}, dimension=self.dimension)
+        index = CodeIndex.build(spec, self.metric, self.dimension, self.labels, self.vectors)
+        codes = index.compressor.encode(self.vectors)
+        start = time.perf_counter()
+        _, labels = index.search(self.queries, K * ST_RESCORE_MULTIPLIER)
+        signs = lambda wanted: np.unpackbits(codes[wanted - 1], axis=1, count=self.dimension).astype(np.float32) * 2 - 1  # noqa: E731
+        scores, labels = rescore(self.queries, labels, K, "ip", signs)
+        result = self._result("binary+float-query-vs-bits", spec, scores, labels, time.perf_counter() - start, "binary, sentence-transformers rescoring")
+        return result
+
+
+def _no_missing(labels: np.ndarray) -> np.ndarray:
+    raise AssertionError(f"{len(labels)} labels missing from a freshly written rescoring file")
+
+
+# Anchors quoted in issue 4 (SciFact, default model): config -> (description, retention claimed there)
+ANCHORS = {
+    "int8": ("int8", 1.001),
+    "binary": ("binary Hamming alone", 0.909),
+    "binary+float-query-vs-bits": ("binary + float query vs bits (sentence-transformers)", 0.964),
+    "binary+int8x10": ("binary top-100 rescored with int8", 0.996),
+    "pq48": ("PQ 48 bytes", 0.976),
+    "t256-float32": ("truncation to 256 dims", 0.984),
+    "t128-float32": ("truncation to 128 dims", 0.933),
+}
+
+
+def run_benchmark(workbench: Workbench, specs: list[str | dict] | None = None, *, progress=None) -> list[Measurement]:
+    """float32 exact, the sentence-transformers binary anchor, and every spec of the grid, in one run."""
+    results = [workbench.exact(), workbench.measure_binary_asymmetric()]
+    for spec in specs if specs is not None else bench_specs(workbench.dimension):
+        if progress:
+            progress(spec)
+        results.append(workbench.measure(spec))
+    for result in results:
+        if result.config in ANCHORS:
+            result.anchor = f"{ANCHORS[result.config][0]} (issue: {ANCHORS[result.config][1]:.1%})"
+    return results
+
+
+def pareto_front(results: list[Measurement]) -> list[Measurement]:
+    """Configurations no other beats on both RAM (lower) and retention (higher), cheapest first."""
+    front, best = [], -np.inf
+    for result in sorted(results, key=lambda r: (r.ram_bytes_per_vector, -(r.retention or 0))):
+        if (result.retention or 0) > best:
+            front.append(result)
+            best = result.retention or 0
+    return front
+
+
+TARGETS = (("int8 at 4x less RAM", 0.995, 384, "int8"), (">= 99% at <= 48 B/vector", 0.99, 48, None), (">= 97% at <= 24 B/vector", 0.97, 24, None))
+
+
+def check_targets(results: list[Measurement]) -> list[dict]:
+    """Issue 4's targets: met, or by how much the best candidate misses."""
+    rows = []
+    for name, retention, ram, config in TARGETS:
+        pool = [r for r in results if r.ram_bytes_per_vector <= ram and (config is None or r.config == config)]
+        best = max(pool, key=lambda r: r.retention or 0) if pool else None
+        met = best is not None and (best.retention or 0) >= retention
+        cheapest = min((r for r in pool if (r.retention or 0) >= retention), key=lambda r: (r.ram_bytes_per_vector, -(r.retention or 0)), default=None)
+        pick = cheapest if met else best
+        rows.append({"target": name, "met": met, "config": pick.config if pick else None,
+                     "retention": pick.retention if pick else None, "shortfall": 0.0 if met or not best else retention - (best.retention or 0)})
+    return rows
+
+
+def plot(results: list[Measurement], path: str | Path, title: str) -> None:
+    """Retention vs RAM bytes/vector (log scale), the Pareto front as a line, targets as guides."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = {"float": "tab:gray", "int8": "tab:blue", "binary": "tab:red", "pq": "tab:green", "opq": "tab:olive", "pca": "tab:purple"}
+
+    def family(config: str) -> str:
+        for key in ("pca", "opq", "pq", "binary", "int8"):
+            if key in config:
+                return key
+        return "float"
+
+    fig, ax = plt.subplots(figsize=(11, 7), dpi=110)
+    for key, colour in families.items():
+        pts = [r for r in results if family(r.config) == key]
+        if pts:
+            ax.scatter([r.ram_bytes_per_vector for r in pts], [100 * r.retention for r in pts], c=colour, label=key, s=36, alpha=0.8, edgecolors="none")
+    front = pareto_front(results)
+    ax.step([r.ram_bytes_per_vector for r in front], [100 * r.retention for r in front], where="post", color="black", lw=1.2, label="Pareto front")
+    for r in front:
+        ax.annotate(r.config, (r.ram_bytes_per_vector, 100 * r.retention), textcoords="offset points", xytext=(4, -11), fontsize=7)
+    for y in (97, 99, 99.5):
+        ax.axhline(y, color="lightgray", ls="--", lw=0.8)
+    for x in (24, 48):
+        ax.axvline(x, color="lightgray", ls=":", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1536])
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_ylim(max(50, min(100 * (r.retention or 0) for r in results) - 2), 101.5)
+    ax.set_xlabel("RAM bytes per vector (codes held in RAM; log scale)")
+    ax.set_ylabel("retention of float32 exact (%)")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ---- the tuner -------------------------------------------------------------------------------------
+
+
+@dataclass
+class TuneResult:
+    """What the tuner measured and what it chose (None when nothing met the target)."""
+
+    measured: list[Measurement]
+    chosen: Measurement | None
+    best: Measurement | None
+    reason: str
+    metric: str
+
+
+def pseudo_queries(texts: list[str], n: int = 200, seed: int = 0) -> list[str]:
+    """One sentence from each of n sampled documents (the longest of its first three): stand-in queries."""
+    rng = np.random.default_rng(seed)
+    picked = [texts[i] for i in rng.permutation(len(texts))[: min(n, len(texts))] if texts[i]]
+    queries = []
+    for text in picked:
+        sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.strip()) > 10][:3]
+        queries.append(max(sentences, key=len) if sentences else text[:200])
+    return queries
+
+
+def tune(workbench: Workbench, ram_budget: int, min_retention: float, specs: list[str | dict] | None = None,
+         *, progress=None) -> TuneResult:
+    """The cheapest configuration (RAM, then disk) within the budget whose retention meets the target."""
+    metric = "nDCG@10 retention" if workbench.qrels is not None else "recall@10 vs float32 exact"
+    candidates = [s for s in (specs or tune_specs(workbench.dimension))
+                  if ram_bytes_per_vector(parse_compression(s, dimension=workbench.dimension), workbench.dimension) <= ram_budget]
+    measured = []
+    for spec in candidates:
+        if progress:
+            progress(spec)
+        try:
+            measured.append(workbench.measure(spec))
+        except CodecError as exc:  # e.g. PQ on a collection smaller than its codebooks
+            if progress:
+                progress(f"skipped {spec}: {exc}")
+    meeting = [m for m in measured if m.retention >= min_retention]
+    best = max(measured, key=lambda m: (m.retention, -m.ram_bytes_per_vector), default=None)
+    if meeting:
+        chosen = min(meeting, key=lambda m: (m.ram_bytes_per_vector, m.disk_bytes_per_vector, -m.retention))
+        reason = (f"{chosen.config} is the cheapest of {len(meeting)} configuration(s) meeting {min_retention:.1%} "
+                  f"({metric} {chosen.retention:.2%}) within {ram_budget} RAM bytes/vector")
+        return TuneResult(measured, chosen, best, reason, metric)
+    if best is None:
+        reason = f"no configuration fits in {ram_budget} RAM bytes/vector (the smallest candidate needs more)"
+    else:
+        reason = (f"no configuration within {ram_budget} RAM bytes/vector reaches {min_retention:.1%} ({metric}); "
+                  f"best found: {best.config} at {best.retention:.2%} with {best.ram_bytes_per_vector} bytes/vector")
+    return TuneResult(measured, None, best, reason, metric)
