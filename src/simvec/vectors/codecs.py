@@ -72,6 +72,19 @@ class Codec:
     def __init__(self, dimension: int) -> None:
         self.dimension = int(dimension)
         self.fitted = False
+        self.affine: Affine | None = None  # a learned rotation applied before coding; None is the identity
+
+    def _rotate(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors if self.affine is None else self.affine.apply(vectors)
+
+    def _unrotate(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors if self.affine is None else self.affine.invert(vectors)
+
+    def _rotation_state(self) -> dict[str, np.ndarray]:
+        return {} if self.affine is None else {"mean": self.affine.mean, "matrix": self.affine.matrix}
+
+    def _load_rotation(self, arrays: dict[str, np.ndarray]) -> None:
+        self.affine = Affine(arrays["mean"], arrays["matrix"]) if "matrix" in arrays else None
 
     @property
     def bytes_per_vector(self) -> int:
@@ -177,7 +190,6 @@ class BinaryCodec(Codec):
             raise CodecError(f"unknown binary rotation {rotation!r}; valid: {', '.join(ROTATIONS['binary'])}")
         self.rotation = rotation
         self.name = "binary" if rotation == "none" else f"binary-{rotation}"
-        self.affine = Affine(np.zeros(dimension), np.eye(dimension))
         self.scale = np.ones(dimension, dtype=np.float32)  # mean |value| per rotated dimension, for decode
         self.fitted = rotation == "none"
 
@@ -196,7 +208,7 @@ class BinaryCodec(Codec):
                 itq.train(self.affine.apply(vectors))
                 self.affine = self.affine.then(Affine.from_faiss(itq, self.dimension))
         if len(vectors):
-            self.scale = np.maximum(np.abs(self.affine.apply(vectors)).mean(axis=0), 1e-12).astype(np.float32)
+            self.scale = np.maximum(np.abs(self._rotate(vectors)).mean(axis=0), 1e-12).astype(np.float32)
         self.fitted = True
         return self
 
@@ -205,22 +217,23 @@ class BinaryCodec(Codec):
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        return np.packbits(self.affine.apply(_matrix(vectors, self.dimension)) > 0, axis=1)
+        return np.packbits(self._rotate(_matrix(vectors, self.dimension)) > 0, axis=1)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         self._check_fitted()
         signs = np.unpackbits(np.asarray(codes, dtype=np.uint8), axis=1, count=self.dimension).astype(np.float32) * 2 - 1
-        return self.affine.invert(signs * self.scale)
+        return self._unrotate(signs * self.scale)
 
     def make_index(self, metric: str) -> faiss.IndexBinary:
         self._check_fitted()
         return faiss.IndexBinaryFlat(self.dimension)
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        return {}, {"mean": self.affine.mean, "matrix": self.affine.matrix, "scale": self.scale}
+        return {}, {**self._rotation_state(), "scale": self.scale}
 
     def load_state(self, params: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.affine, self.scale = Affine(arrays["mean"], arrays["matrix"]), arrays["scale"].astype(np.float32)
+        self._load_rotation(arrays)
+        self.scale = arrays["scale"].astype(np.float32)
         self.fitted = True
 
 
@@ -239,7 +252,6 @@ class PQCodec(Codec):
         self.m, self.rotation = int(m), rotation
         self.name = f"{'opq' if rotation == 'opq' else 'pq'}{m}"
         self.pq = self._new_pq()
-        self.affine: Affine | None = None
 
     def _new_pq(self) -> faiss.ProductQuantizer:
         pq = faiss.ProductQuantizer(self.dimension, self.m, PQ_BITS)
@@ -262,15 +274,12 @@ class PQCodec(Codec):
             opq.pq = self._new_pq()  # OPQ's inner PQ trainings inherit our clustering settings
             opq.train(vectors)
             self.affine = Affine.from_faiss(opq, self.dimension)
-        self.pq.train(self.search_vectors_unchecked(vectors))
+        self.pq.train(self._rotate(vectors))
         self.fitted = True
         return self
 
-    def search_vectors_unchecked(self, vectors: np.ndarray) -> np.ndarray:
-        return vectors if self.affine is None else self.affine.apply(vectors)
-
     def search_vectors(self, vectors: np.ndarray) -> np.ndarray:
-        return self.search_vectors_unchecked(_matrix(vectors, self.dimension))
+        return self._rotate(_matrix(vectors, self.dimension))
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -279,7 +288,7 @@ class PQCodec(Codec):
     def decode(self, codes: np.ndarray) -> np.ndarray:
         self._check_fitted()
         decoded = self.pq.decode(np.ascontiguousarray(codes, dtype=np.uint8))
-        return decoded if self.affine is None else self.affine.invert(decoded)
+        return self._unrotate(decoded)
 
     def make_index(self, metric: str) -> faiss.Index:
         # IndexPQ's search takes no ID selector (FAISS: "selector not supported"); an IVF-PQ with a single list and
@@ -297,14 +306,11 @@ class PQCodec(Codec):
         return index
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        arrays = {"centroids": faiss.vector_to_array(self.pq.centroids)}
-        if self.affine is not None:
-            arrays.update(mean=self.affine.mean, matrix=self.affine.matrix)
-        return {}, arrays
+        return {}, {"centroids": faiss.vector_to_array(self.pq.centroids), **self._rotation_state()}
 
     def load_state(self, params: dict, arrays: dict[str, np.ndarray]) -> None:
         faiss.copy_array_to_vector(np.ascontiguousarray(arrays["centroids"], dtype=np.float32), self.pq.centroids)
-        self.affine = Affine(arrays["mean"], arrays["matrix"]) if "matrix" in arrays else None
+        self._load_rotation(arrays)
         self.fitted = True
 
 
