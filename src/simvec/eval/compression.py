@@ -202,42 +202,55 @@ def check_targets(results: list[Measurement]) -> list[dict]:
 
 
 def plot(results: list[Measurement], path: str | Path, title: str) -> None:
-    """Retention vs RAM bytes/vector (log scale), the Pareto front as a line, targets as guides."""
+    """Retention vs RAM bytes/vector (log scale): every configuration, and a zoom on 95-100% with the Pareto front named.
+
+    Filled markers rescore candidates from disk; hollow ones use the first stage alone.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
-    families = {"float": "tab:gray", "int8": "tab:blue", "binary": "tab:red", "pq": "tab:green", "opq": "tab:olive", "pca": "tab:purple"}
+    colours = {"float": "tab:gray", "int8": "tab:blue", "binary": "tab:red", "pq": "tab:green", "opq": "tab:olive", "pca": "tab:purple"}
 
     def family(config: str) -> str:
-        for key in ("pca", "opq", "pq", "binary", "int8"):
-            if key in config:
-                return key
-        return "float"
+        return next((key for key in ("pca", "opq", "pq", "binary", "int8") if key in config), "float")
 
-    fig, ax = plt.subplots(figsize=(11, 7), dpi=110)
-    for key, colour in families.items():
-        pts = [r for r in results if family(r.config) == key]
-        if pts:
-            ax.scatter([r.ram_bytes_per_vector for r in pts], [100 * r.retention for r in pts], c=colour, label=key, s=36, alpha=0.8, edgecolors="none")
     front = pareto_front(results)
-    ax.step([r.ram_bytes_per_vector for r in front], [100 * r.retention for r in front], where="post", color="black", lw=1.2, label="Pareto front")
-    for r in front:
-        ax.annotate(r.config, (r.ram_bytes_per_vector, 100 * r.retention), textcoords="offset points", xytext=(4, -11), fontsize=7)
-    for y in (97, 99, 99.5):
-        ax.axhline(y, color="lightgray", ls="--", lw=0.8)
-    for x in (24, 48):
-        ax.axvline(x, color="lightgray", ls=":", lw=0.8)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks([4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1536])
-    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.set_ylim(max(50, min(100 * (r.retention or 0) for r in results) - 2), 101.5)
-    ax.set_xlabel("RAM bytes per vector (codes held in RAM; log scale)")
-    ax.set_ylabel("retention of float32 exact (%)")
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(True, which="major", alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(16, 7), dpi=110, gridspec_kw={"width_ratios": [1, 1.4]})
+    for ax, low in zip(axes, (None, 95.0)):
+        for key, colour in colours.items():
+            for rescored in (False, True):
+                pts = [r for r in results if family(r.config) == key and (r.disk_bytes_per_vector > 0) == rescored]
+                if pts:
+                    ax.scatter([r.ram_bytes_per_vector for r in pts], [100 * r.retention for r in pts], s=40, alpha=0.85,
+                               facecolors=colour if rescored else "none", edgecolors=colour, linewidths=1.3,
+                               label=f"{key}{' + rescore' if rescored else ''}")
+        ax.step([r.ram_bytes_per_vector for r in front], [100 * r.retention for r in front], where="post", color="black", lw=1.3, label="Pareto front")
+        for y in (97, 99, 99.5):
+            ax.axhline(y, color="gray", ls="--", lw=0.7)
+            ax.text(4.2, y + 0.05, f"{y}%", fontsize=7, color="gray")
+        for x in (24, 48, 384):
+            ax.axvline(x, color="gray", ls=":", lw=0.7)
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(3.5, 2048)
+        ax.set_xticks([4, 8, 16, 24, 32, 48, 64, 128, 256, 384, 768, 1536])
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.set_xlabel("RAM bytes per vector (codes held in RAM; log scale)")
+        ax.set_ylabel("nDCG@10 retention vs float32 exact (%)")
+        ax.grid(True, alpha=0.25)
+        if low is None:
+            ax.set_ylim(min(100 * (r.retention or 0) for r in results) - 2, 101)
+            ax.set_title("all configurations")
+        else:
+            ax.set_ylim(low, 100.6)
+            ax.set_title("zoom: 95-100%, Pareto front named")
+            for n, r in enumerate(front):
+                ax.annotate(r.config, (r.ram_bytes_per_vector, 100 * r.retention), textcoords="offset points",
+                            xytext=(6, -14 if n % 2 else 6), fontsize=8, arrowprops={"arrowstyle": "-", "lw": 0.5})
+            ax.legend(loc="lower right", fontsize=7, ncol=2)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
