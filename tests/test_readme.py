@@ -51,7 +51,7 @@ def test_readme_example_runs(language, code, request):
     if f"localhost:{PORT}" in code:
         request.getfixturevalue("readme_server")
     command = [sys.executable, "-c", code] if language == "python" else ["bash", "-euo", "pipefail", "-c", code]
-    proc = subprocess.run(command, cwd=README.parent, env=environment(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(command, cwd=README.parent, env=environment(), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, f"README {language} example failed:\n{code}\n--- stderr ---\n{proc.stderr[-3000:]}"
     if "curl" in code:
         assert '"error"' not in proc.stdout, proc.stdout
