@@ -111,8 +111,13 @@ def test_spec_errors(tmp_path, data) -> None:
         Collection.create(tmp_path / "b", compression="pq50")
     with pytest.raises(CollectionError, match="index must be 'auto' or 'flat'"):
         Collection.create(tmp_path / "c", compression="int8", index="hnsw")
-    with _make(tmp_path, data[0][:100], "pq48") as collection, pytest.raises(CollectionError, match="at least 256 training vectors"):
-        collection.search(data[1][0], 5)
+    with _make(tmp_path, data[0][:100], "pq48") as collection:
+        with pytest.raises(CollectionError, match="at least 256 training vectors"):
+            collection.search(data[1][0], 5)
+        collection.set_compression("binary")
+        with pytest.raises(CollectionError, match="needs at least 384 training vectors"):
+            collection.set_compression("binary-itq")
+        assert collection.compression.name == "binary+int8x10" and len(collection.search(data[1][0], 5)) == 5
 
 
 def test_cli_compress_and_info(tmp_path, data) -> None:

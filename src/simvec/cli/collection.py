@@ -32,11 +32,13 @@ def create(
     model: str = ModelOption,
     index: str = typer.Option("auto", help="auto (flat when small, HNSW above 100,000 documents), flat, hnsw or ivf."),
     metric: str = typer.Option("cosine", help="cosine, dot or euclidean."),
+    compression: str = typer.Option(None, "--compression", help="Codes kept in RAM: float16, int8, binary, binary-itq, pq48, t256-binary, ... (default: float32)."),
+    rescore: str = typer.Option(None, "--rescore", help="Second stage from disk for compressed collections: int8, float32 or none."),
 ) -> None:
     """Create an empty collection at PATH for a model."""
     from simvec.store import Collection
 
-    with Collection.create(path, model=model, index=index, metric=metric) as collection:
+    with Collection.create(path, model=model, index=index, metric=metric, compression=compression, rescore=rescore) as collection:
         typer.echo(f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric})", err=True)
 
 

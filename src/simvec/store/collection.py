@@ -287,12 +287,26 @@ class Collection:
     ) -> None:
         """Change the compression (None: plain float32) and rebuild the derived files now, from the stored vectors."""
         spec = _compression_spec(compression, self.dimension, self._index_choice, rescore, rescore_multiplier)
+        codes = None
+        if spec is not None:  # fit first: a spec the data cannot support (too few vectors) leaves the collection as it was
+            with self._read():
+                labels, matrix = self._vectors()
+                read_generation = schema.counter(self._conn, "generation")
+            if len(labels):
+                try:
+                    codes = CodeIndex.build(spec, self._index_metric(), self.dimension, labels, matrix)
+                except CodecError as exc:
+                    raise CollectionError(f"collection {self.path}: cannot use {spec.name}: {exc}") from None
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('compression', ?)", (json.dumps(spec.as_dict() if spec else None),))
+            generation = schema.counter(conn, "generation")
         self.settings["compression"] = spec.as_dict() if spec else None
         for stale in [*self.path.glob("index-codes.faiss"), *self.path.glob("rescore-*.vec")]:
             stale.unlink(missing_ok=True)
-        self._index, self._rescore, self._index_dirty = None, None, False
+        self._index, self._rescore, self._index_dirty, self._dead = None, None, False, np.empty(0, dtype=np.int64)
+        if codes is not None and generation == read_generation + 1:  # no other write in between: the codes are current
+            codes.stamp.generation = codes.stamp.built_generation = generation
+            self._index, self._index_dirty = codes, True
         self.refresh()
 
     # ---- writing ---------------------------------------------------------------------------------

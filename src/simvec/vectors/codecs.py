@@ -200,8 +200,9 @@ class BinaryCodec(Codec):
     def fit(self, vectors: np.ndarray) -> Codec:
         vectors = _matrix(vectors, self.dimension)
         if self.rotation != "none":
-            if len(vectors) < 2:
-                raise CodecError(f"a {self.rotation} rotation needs at least 2 training vectors, got {len(vectors)}")
+            if len(vectors) < max(2, self.dimension):
+                raise CodecError(f"binary-{self.rotation} learns a {self.dimension}x{self.dimension} rotation: it needs at least "
+                                 f"{self.dimension} training vectors, got {len(vectors)}; use 'binary', or PCA to fewer dimensions first")
             self.affine = fit_pca(vectors, self.dimension)
             if self.rotation == "itq":
                 itq = faiss.ITQMatrix(self.dimension)  # Gong & Lazebnik's iterative quantization, on centred PCA data

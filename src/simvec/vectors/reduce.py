@@ -65,8 +65,8 @@ def fit_pca(vectors: np.ndarray, dim: int, *, whiten: bool = False) -> Affine:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or not 0 < dim <= vectors.shape[1]:
         raise ValueError(f"PCA needs an (n, d) matrix and 1 <= dim <= d; got shape {vectors.shape} and dim {dim}")
-    if len(vectors) < 2:
-        raise ValueError(f"PCA needs at least 2 training vectors, got {len(vectors)}")
+    if len(vectors) < max(2, dim):  # FAISS PCAMatrix finds at most n components from n vectors
+        raise ValueError(f"PCA to {dim} dimensions needs at least {max(2, dim)} training vectors, got {len(vectors)}")
     pca = faiss.PCAMatrix(vectors.shape[1], dim, -0.5 if whiten else 0.0)
     pca.train(vectors)
     return Affine(faiss.vector_to_array(pca.mean), faiss.vector_to_array(pca.A).reshape(dim, -1).T)
