@@ -52,7 +52,7 @@ def bench_compression(
     queries = encoder.encode_queries([beir.queries[q] for q in query_ids], show_progress=False)
     bench = Workbench(ids, vectors, queries, query_ids=query_ids, qrels=beir.qrels)
     try:
-        results = run_benchmark(bench, progress=lambda spec: typer.echo(f"measuring {spec}", err=True))
+        results = run_benchmark(bench, progress=lambda message: typer.echo(message, err=True))
     finally:
         bench.close()
     targets = check_targets(results)
@@ -132,7 +132,7 @@ def tune_command(
         qvecs = collection.check_vectors(collection.encoder.encode_queries(texts, normalize=collection.metric == "cosine", show_progress=False), "queries")
         bench = Workbench(ids, vectors, qvecs, metric="l2" if collection.metric == "euclidean" else "ip", query_ids=query_ids, qrels=judged)
         try:
-            result = tune(bench, ram_bytes_per_vector, target, progress=lambda spec: typer.echo(f"measuring {spec}", err=True))
+            result = tune(bench, ram_bytes_per_vector, target, progress=lambda message: typer.echo(message, err=True))
         finally:
             bench.close()
         if apply and result.chosen is not None:

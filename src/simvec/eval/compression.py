@@ -166,7 +166,7 @@ def run_benchmark(workbench: Workbench, specs: list[str | dict] | None = None, *
     results = [workbench.exact(), workbench.measure_binary_asymmetric()]
     for spec in specs if specs is not None else bench_specs(workbench.dimension):
         if progress:
-            progress(spec)
+            progress(f"measuring {spec}")
         results.append(workbench.measure(spec))
     for result in results:
         if result.config in ANCHORS:
@@ -290,7 +290,7 @@ def tune(workbench: Workbench, ram_budget: int, min_retention: float, specs: lis
     measured = []
     for spec in candidates:
         if progress:
-            progress(spec)
+            progress(f"measuring {spec}")
         try:
             measured.append(workbench.measure(spec))
         except CodecError as exc:  # e.g. PQ on a collection smaller than its codebooks
