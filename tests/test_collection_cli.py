@@ -25,7 +25,8 @@ def run(capsys, *argv):
 
 
 @pytest.fixture()
-def built(tmp_path, capsys):
+def built(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SIMVEC_CACHE_DIR", str(tmp_path / "cache"))
     source = tmp_path / "docs.jsonl"
     source.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
     path = tmp_path / "c"
@@ -34,6 +35,17 @@ def built(tmp_path, capsys):
     assert code == 0, err
     assert "4 added, 0 updated, 0 unchanged; 4 documents" in err
     return path, source
+
+
+def test_a_second_collection_reuses_the_embedding_cache(built, capsys, tmp_path):
+    _, source = built
+    other = tmp_path / "other"
+    assert run(capsys, "collection", "create", other)[0] == 0
+    code, _, err = run(capsys, "collection", "add", other, source, "--id-field", "id")
+    assert code == 0, err
+    assert "4 added, 0 updated, 0 unchanged (4 embeddings from the embedding cache); 4 documents" in err
+    code, _, err = run(capsys, "collection", "add", tmp_path / "other", source, "--id-field", "id", "--no-cache")
+    assert "0 added, 0 updated, 4 unchanged; 4 documents" in err
 
 
 def test_add_is_resumable_and_search_filters(built, capsys):

@@ -15,7 +15,7 @@ import pytest
 from simvec import Collection
 from simvec.store import CollectionError
 
-BATCH = 20_000  # rows per add() call: big enough that a kill lands inside a transaction
+BATCH = 10_000  # rows per add() call and per transaction (the maximum): a kill lands inside one
 
 WRITER = textwrap.dedent(
     """
@@ -31,6 +31,7 @@ WRITER = textwrap.dedent(
         collection.add(
             [f"text {b}-{i}" for i in range(batch)], ids=[f"{b}-{i}" for i in range(batch)],
             vectors=rng.standard_normal((batch, 384)).astype("float32"), metadata=[{"batch": b}] * batch,
+            batch_size=batch,  # one transaction per add() call
         )
         print(f"done {b}", flush=True)
     """

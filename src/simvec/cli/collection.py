@@ -20,10 +20,16 @@ PathArgument = typer.Argument(..., help="Collection directory.")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
 
 
-def _open(path: Path):
+def _open(path: Path, *, cache: bool = False):
+    """Open a collection; with `cache`, its encoder reads and fills the embedding cache."""
+    from simvec.encoders import Encoder
     from simvec.store import Collection
 
-    return Collection.open(path)
+    if not cache:
+        return Collection.open(path)
+    with Collection.open(path) as probe:
+        model_id = probe.model_id
+    return Collection.open(path, model=Encoder(model_id, cache=True))
 
 
 @collection_app.command("create")
@@ -64,6 +70,7 @@ def add(
     metadata_fields: str = typer.Option(None, "--metadata-fields", help="Comma-separated fields to keep as metadata (default: all others)."),
     batch_size: int = typer.Option(1000, "--batch-size", help="Documents per transaction (a killed run keeps every finished batch)."),
     errors: str = typer.Option("strict", help=f"Invalid UTF-8: {' or '.join(ERROR_MODES)}."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse and store embeddings in the embedding cache (as `simvec embed`)."),
 ) -> None:
     """Add (or update) the documents of INPUT. Re-running skips documents whose text is unchanged."""
     from tqdm.auto import tqdm
@@ -71,14 +78,19 @@ def add(
     fields = [f.strip() for f in metadata_fields.split(",") if f.strip()] if metadata_fields else None
     records = read_records(input, text_field=text_field, id_field=id_field, metadata_fields=fields, errors=errors)
     totals = {"added": 0, "updated": 0, "unchanged": 0}
-    with _open(path) as collection, tqdm(total=_estimate_records(input), unit="doc", desc="Adding", disable=not sys.stderr.isatty()) as bar:
+    cache_hits = 0
+    with _open(path, cache=cache) as collection, tqdm(total=_estimate_records(input), unit="doc", desc="Adding", disable=not sys.stderr.isatty()) as bar:
         chunk: list = []
 
         def flush() -> None:
+            nonlocal cache_hits
+            stats_before = collection.encoder.last_stats
             result = collection.add(
                 [r.text for r in chunk], ids=[r.id if r.id is not None else str(r.line) for r in chunk],
                 metadata=[r.metadata for r in chunk], batch_size=batch_size, show_progress=False,
             )
+            if collection.encoder.last_stats is not stats_before:  # this chunk was embedded
+                cache_hits += collection.encoder.last_stats.cache_hits
             for key in totals:
                 totals[key] += getattr(result, key)
             bar.update(len(chunk))
@@ -93,7 +105,8 @@ def add(
             flush()
         collection.refresh()  # build and save the index now, not on the first search
         count = collection.count()
-    typer.echo(f"{path}: {totals['added']} added, {totals['updated']} updated, {totals['unchanged']} unchanged; {count} documents", err=True)
+    from_cache = f" ({cache_hits} embeddings from the embedding cache)" if cache_hits else ""
+    typer.echo(f"{path}: {totals['added']} added, {totals['updated']} updated, {totals['unchanged']} unchanged{from_cache}; {count} documents", err=True)
 
 
 @collection_app.command("search")
