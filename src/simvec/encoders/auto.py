@@ -25,7 +25,7 @@ import numpy as np
 from simvec.encoders.artifacts import cache_dir, model_hash
 from simvec.encoders.base import Backend
 from simvec.encoders.models import ModelCard
-from simvec.encoders.pooling import l2_normalize
+from simvec.vectors.similarity import l2_normalize
 
 CANDIDATES = ("onnx-int8", "onnx", "torch")
 DECISION_VERSION = "3"

@@ -12,9 +12,9 @@ import numpy as np
 from simvec.encoders.base import Backend, EncodeStats
 from simvec.encoders.cache import EmbeddingCache, open_cache
 from simvec.encoders.models import ModelCard, resolve_model
-from simvec.encoders.pooling import l2_normalize
 from simvec.vectors.quantize import check_precision, quantize
 from simvec.vectors.reduce import check_truncate_dim, truncate
+from simvec.vectors.similarity import l2_normalize
 
 MAX_TEXT_CHARS = 1_000_000  # longer texts are refused: the model would read only its first tokens anyway
 MAX_BATCH_SIZE = 4096
@@ -154,9 +154,7 @@ class Encoder:
         if self.card.normalize or normalize:
             vectors = l2_normalize(vectors)
         if truncate_dim is not None:
-            vectors = truncate(vectors, truncate_dim)
-            if normalize:
-                vectors = l2_normalize(vectors)
+            vectors = truncate(vectors, truncate_dim, renormalize=normalize)
         vectors = quantize(vectors, precision, calibration=calibration_embeddings)
         return vectors[0] if single else vectors
 

@@ -27,9 +27,3 @@ def pool(token_embeddings: np.ndarray, attention_mask: np.ndarray, mode: str) ->
     else:
         raise ValueError(f"unknown pooling mode {mode!r}")
     return np.ascontiguousarray(pooled, dtype=np.float32)
-
-
-def l2_normalize(vectors: np.ndarray) -> np.ndarray:
-    """Scale each row to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)

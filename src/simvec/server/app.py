@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simvec.encoders import Encoder
-from simvec.encoders.pooling import l2_normalize
 from simvec.errors import SimvecError
 from simvec.server import schemas
 from simvec.server.batching import DynamicBatcher
@@ -220,7 +219,7 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
             raise LimitExceeded(f"dimensions must be in 1..{encoder.dimension}, got {body.dimensions}")
         vectors, tokens = await batcher.embed(texts)
         if body.dimensions is not None:
-            vectors = l2_normalize(truncate(vectors, body.dimensions))
+            vectors = truncate(vectors, body.dimensions, renormalize=True)
         if body.encoding_format == "base64":
             items = [base64.b64encode(v.astype("<f4").tobytes()).decode() for v in vectors]
         else:

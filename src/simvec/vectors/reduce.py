@@ -8,6 +8,8 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+from simvec.vectors.similarity import l2_normalize
+
 
 def check_truncate_dim(truncate_dim: int | None, dimension: int) -> int | None:
     """Validate a Matryoshka truncation size against the model dimension."""
@@ -23,9 +25,7 @@ def check_truncate_dim(truncate_dim: int | None, dimension: int) -> int | None:
 def truncate(embeddings: np.ndarray, truncate_dim: int, *, renormalize: bool = False) -> np.ndarray:
     """Matryoshka truncation: keep the first `truncate_dim` dimensions (a copy, contiguous), optionally unit-length."""
     out = np.ascontiguousarray(embeddings[..., :truncate_dim], dtype=np.float32)
-    if renormalize:
-        out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
-    return out
+    return l2_normalize(out) if renormalize else out
 
 
 class Affine:

@@ -32,14 +32,15 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Scale each row (the last axis) to unit length; zero rows stay zero."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity matrix."""
     a, b = _pair(a, b)
-    return _unit(a) @ _unit(b).T
+    return l2_normalize(a) @ l2_normalize(b).T
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
