@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from simvec.atomic import atomic_write
 from simvec.encoders.artifacts import cache_dir, model_hash
 from simvec.encoders.base import Backend
 from simvec.encoders.models import ModelCard
@@ -183,9 +184,7 @@ def choose_backend(card: ModelCard, tolerance: Tolerance | None = None, refresh:
             pass
     decision, loaded = evaluate_candidates(card, tolerance)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(decision, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda handle: handle.write(json.dumps(decision, indent=2).encode()))
     backend = loaded[decision["chosen"]]
     backend.selection = decision
     return backend

@@ -22,7 +22,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from simvec.index.faiss_index import IndexStamp, _finish, atomic_write
+from simvec.atomic import atomic_write
+from simvec.index.faiss_index import IndexStamp, _finish
 from simvec.vectors.codecs import CompressionSpec, Compressor, ScalarCodec
 
 _CODES_MAGIC = b"SIMVECCX1\n"

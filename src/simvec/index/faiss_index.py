@@ -9,15 +9,14 @@ rebuilds when too many accumulate. Scores are inner products ("ip") or euclidean
 from __future__ import annotations
 
 import json
-import os
 import struct
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import faiss
 import numpy as np
+
+from simvec.atomic import atomic_write
 
 INDEX_KINDS = ("flat", "hnsw", "ivf")
 METRICS = ("ip", "l2")
@@ -64,24 +63,6 @@ def _finish(scores: np.ndarray, labels: np.ndarray, metric: str) -> tuple[np.nda
     if metric == "l2":
         scores = np.sqrt(np.maximum(scores, 0, out=scores), out=scores)
     return scores, labels
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Let `write` fill a temporary file beside `path`, fsync it, rename it over `path`, and fsync the directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(write):x}.tmp")
-    try:
-        with tmp.open("wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
 
 
 def exact_search(
