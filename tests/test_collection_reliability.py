@@ -134,6 +134,8 @@ def test_bad_vectors_are_refused_naming_the_position(collection):
         collection.search(np.full(384, np.nan), k=1)
     with pytest.raises(CollectionError, match="lengths differ: texts has 1, ids has 2"):
         collection.add(["one"], ids=["a", "b"])
+    with pytest.raises(CollectionError, match=r"texts\[1\] is NoneType, expected str"):
+        collection.add(["one", None], ids=["a", "b"])
     assert collection.count() == 0
 
 

@@ -27,6 +27,7 @@ from typing import Any, TypedDict, Unpack
 import numpy as np
 
 from simvec.encoders import Encoder, ModelCard, resolve_model
+from simvec.encoders.encoder import as_text_list
 from simvec.errors import SimvecError
 from simvec.index import VectorIndex, exact_search
 from simvec.index.compressed import CodeIndex, RescoreStore, rescore
@@ -373,12 +374,10 @@ class Collection:
     def _check_texts(texts, n: int) -> list[str | None]:
         if texts is None:
             return [None] * n
-        if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Sequence):
-            raise CollectionError(f"texts must be a str or a sequence of str, got {type(texts).__name__}")
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise CollectionError(f"texts[{i}] is {type(text).__name__}, expected str")
-        return list(texts)
+        try:
+            return as_text_list(texts)[0]  # the encoder's own checks, so both name the bad item alike
+        except (TypeError, ValueError) as exc:
+            raise CollectionError(str(exc)) from None
 
     @staticmethod
     def _check_ids(ids, n: int) -> list[str]:
