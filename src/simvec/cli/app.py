@@ -18,6 +18,7 @@ eval_app = typer.Typer(help="Evaluate embeddings on standard benchmarks.", no_ar
 app.add_typer(eval_app, name="eval")
 
 ModelOption = typer.Option(None, "--model", "-m", help="Model directory (default: bundled all-MiniLM-L6-v2).")
+JsonOption = typer.Option(False, "--json", help="Print JSON.")
 
 
 def print_json(payload: object) -> None:

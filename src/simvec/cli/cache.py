@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from simvec.cli.app import app, print_json
+from simvec.cli.app import JsonOption, app, print_json
 
 cache_app = typer.Typer(help="Inspect or clear the persistent embedding cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -24,7 +24,7 @@ def _open(path: Path | None):
 
 
 @cache_app.command("info")
-def cache_info(path: Path = PathOption, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def cache_info(path: Path = PathOption, as_json: bool = JsonOption) -> None:
     """Where the cache is, its size, and how many embeddings it holds per model and backend."""
     cache, path = _open(path)
     details = cache.info() if cache else {"path": str(path), "bytes": 0, "entries": 0, "namespaces": []}

@@ -10,14 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simvec.cli.app import ModelOption, app, eval_app, print_json
+from simvec.cli.app import JsonOption, ModelOption, app, eval_app, print_json
 from simvec.sources import ERROR_MODES, read_records
 
 collection_app = typer.Typer(help="Persistent collections: add documents, search them (dense, keyword, hybrid).", no_args_is_help=True)
 app.add_typer(collection_app, name="collection")
 
 PathArgument = typer.Argument(..., help="Collection directory.")
-JsonOption = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _open(path: Path, *, cache: bool = False):

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simvec.cli.app import ModelOption, app, print_json
+from simvec.cli.app import JsonOption, ModelOption, app, print_json
 
 bench_app = typer.Typer(help="Benchmarks measured in one run against their anchors.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -34,7 +34,7 @@ def bench_compression(
     model: str = ModelOption,
     split: str = typer.Option("test", help="qrels split."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Where the embedded corpus collection is kept (default ~/.cache/simvec)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JsonOption,
     plot: Path = typer.Option(None, "--plot", help="Write a PNG of retention vs RAM bytes/vector with the Pareto front."),
 ) -> None:
     """nDCG@10, retention and recall@10 vs float32 exact, RAM/disk bytes per vector and QPS for every codec setting."""
@@ -106,7 +106,7 @@ def tune_command(
     qrels: Path = typer.Option(None, "--qrels", help="Relevance judgements (BEIR qrels .tsv) for --queries: retention of nDCG@10."),
     pseudo: int = typer.Option(200, "--pseudo-queries", help="How many pseudo-queries to sample without --queries."),
     apply: bool = typer.Option(False, "--apply", help="Switch the collection to the chosen configuration."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Pick the cheapest compression meeting a retention target on the collection's own data (and apply it on request)."""
     from simvec.eval.compression import Workbench, pseudo_queries, tune

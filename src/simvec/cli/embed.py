@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simvec.cli.app import ModelOption, app, print_json
+from simvec.cli.app import JsonOption, ModelOption, app, print_json
 from simvec.sources import ERROR_MODES, read_records, write_vectors
 from simvec.vectors.quantize import PRECISIONS
 from simvec.vectors.similarity import METRICS, pairwise
@@ -61,7 +61,7 @@ def similarity(
     texts: list[str] = typer.Argument(..., help="Two or more texts."),
     model: str = ModelOption,
     metric: str = typer.Option("cosine", help=f"One of {', '.join(METRICS)}."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Print the similarity matrix of the given texts."""
     from simvec.encoders import Encoder
@@ -88,7 +88,7 @@ def similarity(
 def info(
     model: str = ModelOption,
     backend: str = BackendOption,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Print the model, its dimension, max length, pooling and backend (and why auto chose it)."""
     from simvec.encoders import Encoder

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simvec.cli.app import ModelOption, eval_app, print_json
+from simvec.cli.app import JsonOption, ModelOption, eval_app, print_json
 
 
 @eval_app.command("sts")
@@ -18,7 +18,7 @@ def eval_sts(
     model: str = ModelOption,
     resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95% interval."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Spearman and Pearson (x100) of cosine similarity vs gold scores, MTEB protocol."""
     from simvec.encoders import Encoder

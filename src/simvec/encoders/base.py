@@ -23,11 +23,21 @@ class EncodeStats:
 
     texts: int = 0
     tokens: int = 0
-    truncated: int = 0
     seconds: float = 0.0
     cache_hits: int = 0  # texts answered by the embedding cache (the model did not run for them)
     # positions (in the texts given to `embed`) of the truncated texts, so a cache can remember them
-    truncated_rows: list[int] = field(default_factory=list, repr=False)
+    truncated_rows: list[int] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> int:
+        """How many texts were longer than the model's maximum sequence length."""
+        return len(self.truncated_rows)
+
+    def __repr__(self) -> str:
+        return (
+            f"EncodeStats(texts={self.texts}, tokens={self.tokens}, truncated={self.truncated}, "
+            f"seconds={self.seconds:.3f}, cache_hits={self.cache_hits})"
+        )
 
     @property
     def texts_per_second(self) -> float:
@@ -114,6 +124,5 @@ class TokenBackend:
                 out[chunk_start + rows] = pool(hidden, attention_mask, self.card.pooling)
                 if on_batch is not None:
                     on_batch(len(rows))
-        stats.truncated = len(stats.truncated_rows)
         stats.seconds = time.perf_counter() - started
         return out, stats

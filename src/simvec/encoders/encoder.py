@@ -205,7 +205,6 @@ class Encoder:
             vectors[i], truncated[i] = vector, was_truncated
         stats.texts, stats.cache_hits = len(items), len(found)
         stats.truncated_rows = np.flatnonzero(truncated).tolist()
-        stats.truncated = len(stats.truncated_rows)
         return vectors, stats
 
     def _cache_namespace(self) -> str:
