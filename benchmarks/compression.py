@@ -23,7 +23,6 @@ import faiss
 import numpy as np
 
 from search import DIM, K, embedding_like, recall_at_k  # benchmarks/search.py: same synthetic vectors
-
 from simvec.index.compressed import CodeIndex, RescoreStore, rescore
 from simvec.vectors.codecs import parse_compression
 
@@ -58,7 +57,10 @@ def main() -> None:
     binary = CodeIndex.build(parse_compression("binary", dimension=DIM), "ip", DIM, labels, corpus)
     build = time.perf_counter() - start
 
-    contenders = {"float32 exact (IndexFlatIP)": lambda q: flat.search(q, K), "binary first stage (CodeIndex, Hamming)": lambda q: binary.search(q, K)}
+    contenders = {
+        "float32 exact (IndexFlatIP)": lambda q: flat.search(q, K),
+        "binary first stage (CodeIndex, Hamming)": lambda q: binary.search(q, K),
+    }
     rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
     for _ in range(args.rounds):
         for name, search in contenders.items():
@@ -68,20 +70,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         store = RescoreStore.write(Path(directory) / "rescore-int8.vec", "int8", labels, corpus, generation=0)
         _, candidates = binary.search(queries, K * 10)
-        _, rescored = rescore(queries, candidates, K, "ip", lambda wanted: store.vectors(wanted, lambda missing: corpus[missing - 1]))
+        _, rescored = rescore(
+            queries, candidates, K, "ip", lambda wanted: store.vectors(wanted, lambda missing: corpus[missing - 1])
+        )
 
-    print(f"{args.n:,} vectors x {DIM} dims, {args.queries} queries (batch) / {args.single} single, {args.rounds} rounds, {args.threads} FAISS thread(s)")
+    print(
+        f"{args.n:,} vectors x {DIM} dims, {args.queries} queries (batch) / {args.single} single, {args.rounds} rounds, {args.threads} FAISS thread(s)"
+    )
     print(f"binary codes built in {build:.1f} s; RAM: float32 {4 * DIM} B/vector, binary {DIM // 8} B/vector")
     print(f"{'index':42} {'batch QPS':>10} {'single QPS':>11} {'recall@10':>10}")
-    recall = {"float32 exact (IndexFlatIP)": 1.0, "binary first stage (CodeIndex, Hamming)": recall_at_k(first - 1, truth)}
+    recall = {
+        "float32 exact (IndexFlatIP)": 1.0,
+        "binary first stage (CodeIndex, Hamming)": recall_at_k(first - 1, truth),
+    }
     for name in contenders:
         batch, single = statistics.median(r[0] for r in rounds[name]), statistics.median(r[1] for r in rounds[name])
         print(f"{name:42} {batch:10,.0f} {single:11,.1f} {recall[name]:10.3f}")
-    print(f"{'binary x10 candidates + int8 rescoring (mmap)':42} {'':>10} {'':>11} {recall_at_k(rescored - 1, truth):10.3f}")
+    print(
+        f"{'binary x10 candidates + int8 rescoring (mmap)':42} {'':>10} {'':>11} {recall_at_k(rescored - 1, truth):10.3f}"
+    )
     names = list(contenders)
-    ratios = [(b[0] / f[0], b[1] / f[1]) for f, b in zip(rounds[names[0]], rounds[names[1]])]
-    print(f"binary / float32 QPS, median of per-round ratios: batch {statistics.median(r[0] for r in ratios):.1f}x, "
-          f"single query {statistics.median(r[1] for r in ratios):.1f}x (target >= 10x)")
+    ratios = [(b[0] / f[0], b[1] / f[1]) for f, b in zip(rounds[names[0]], rounds[names[1]], strict=False)]
+    print(
+        f"binary / float32 QPS, median of per-round ratios: batch {statistics.median(r[0] for r in ratios):.1f}x, "
+        f"single query {statistics.median(r[1] for r in ratios):.1f}x (target >= 10x)"
+    )
 
 
 if __name__ == "__main__":

@@ -106,8 +106,8 @@ def interleaved(contenders: list[Contender], texts: list[str], batch_size: int, 
     bounds = np.linspace(0, len(texts), min(rounds, len(texts)) + 1).astype(int)
     seconds = {c.name: [] for c in contenders}
     parts: dict[str, list[np.ndarray]] = {c.name: [] for c in contenders}
-    for k, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
-        for contender in contenders[k % len(contenders):] + contenders[: k % len(contenders)]:
+    for k, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=False)):
+        for contender in contenders[k % len(contenders) :] + contenders[: k % len(contenders)]:
             took, vectors = timed(contender, texts[start:stop], batch_size)
             seconds[contender.name].append(took)
             parts[contender.name].append(vectors)
@@ -135,7 +135,8 @@ def ndcg_at_10(doc_ids: list[str], doc_vecs: np.ndarray, query_ids: list[str], q
 
     indices, scores = top_k(query_vecs, doc_vecs, 10, "cosine")
     run = {
-        q: {doc_ids[i]: float(s) for i, s in zip(row_i, row_s)} for q, row_i, row_s in zip(query_ids, indices, scores)
+        q: {doc_ids[i]: float(s) for i, s in zip(row_i, row_s, strict=False)}
+        for q, row_i, row_s in zip(query_ids, indices, scores, strict=False)
     }
     per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
     return float(np.mean([m["ndcg_cut_10"] for m in per_query.values()]))
@@ -147,7 +148,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backends", default=",".join(ALL_BACKENDS), help="comma-separated simvec backends")
     parser.add_argument("--batch-sizes", default="1,32,128")
     parser.add_argument("--limit", type=int, default=None, help="at most this many texts per dataset (speed)")
-    parser.add_argument("--bs1-limit", type=int, default=200, help="STS-B texts timed at batch size 1 (SciFact: a quarter)")
+    parser.add_argument(
+        "--bs1-limit", type=int, default=200, help="STS-B texts timed at batch size 1 (SciFact: a quarter)"
+    )
     parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds per cell (the texts split in chunks)")
     parser.add_argument("--latency-texts", type=int, default=100, help="single-text calls for the latency figures")
     parser.add_argument("--no-quality", action="store_true", help="skip STS-B Spearman and SciFact nDCG@10")
@@ -190,14 +193,20 @@ def main(argv: list[str] | None = None) -> dict:
                 seconds, ratio = seconds_by[contender.name], ratio_by[contender.name]
                 rate = len(subset) / seconds
                 row = {
-                    "dataset": dataset, "batch_size": batch_size, "texts": len(subset), "contender": contender.name,
-                    "texts_per_s": rate, "tokens_per_s": tokens / seconds, "ratio": ratio,
+                    "dataset": dataset,
+                    "batch_size": batch_size,
+                    "texts": len(subset),
+                    "contender": contender.name,
+                    "texts_per_s": rate,
+                    "tokens_per_s": tokens / seconds,
+                    "ratio": ratio,
                 }
                 results["speed"].append(row)
                 print(
                     f"  {dataset:<22} bs={batch_size:<4} {contender.name:<22} {rate:9.1f} texts/s  "
                     f"{tokens / seconds:10.0f} tok/s  x{ratio:.2f}",
-                    file=sys.stderr, flush=True,
+                    file=sys.stderr,
+                    flush=True,
                 )
     latency_texts = sts[: args.latency_texts]
     for contender in contenders:

@@ -39,7 +39,18 @@ def free_port() -> int:
 def running_server(collections: Path, api_key: str | None = None, timeout: float = 300.0):
     """A `simvec serve` subprocess on a free loopback port; yields its base URL."""
     port = free_port()
-    command = [sys.executable, "-m", "simvec", "serve", "--port", str(port), "--collections", str(collections), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "simvec",
+        "serve",
+        "--port",
+        str(port),
+        "--collections",
+        str(collections),
+        "--log-level",
+        "warning",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if api_key:
         env["SIMVEC_API_KEY"] = api_key
@@ -73,7 +84,9 @@ def corpus_texts() -> list[str]:
     return [doc["text"] for doc in sample_corpus()]
 
 
-async def run_load(url: str, clients: int, requests: int, api_key: str | None = None, seed: int = 0, max_seconds: float = 900.0) -> dict:
+async def run_load(
+    url: str, clients: int, requests: int, api_key: str | None = None, seed: int = 0, max_seconds: float = 900.0
+) -> dict:
     """Run `requests` requests from `clients` concurrent clients; returns counts, latencies and rates."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     texts = corpus_texts()
@@ -84,7 +97,9 @@ async def run_load(url: str, clients: int, requests: int, api_key: str | None = 
         response.raise_for_status()
         docs = [{"id": str(i), "text": t, "metadata": {"n": i}} for i, t in enumerate(texts)]
         (await client.post(f"/v1/collections/{collection}/documents", json={"documents": docs})).raise_for_status()
-        plan = [("search" if rng.random() < SEARCH_SHARE else "embed", f"{rng.choice(texts)} #{i}") for i in range(requests)]
+        plan = [
+            ("search" if rng.random() < SEARCH_SHARE else "embed", f"{rng.choice(texts)} #{i}") for i in range(requests)
+        ]
         latencies: list[float] = []
         errors: list[str] = []
         counter = iter(range(requests))
@@ -157,18 +172,27 @@ def main() -> None:
                 result = asyncio.run(run_load(url, args.clients, args.requests, args.api_key))
     anchor = in_process_anchor(result["embed_requests"])
     server_texts_per_s = result["embed_requests"] / result["seconds"]
-    result.update(anchor, server_embed_texts_per_s=server_texts_per_s,
-                  ratio_vs_in_process_batched=server_texts_per_s / anchor["batched_texts_per_s"],
-                  ratio_vs_in_process_single=server_texts_per_s / anchor["single_texts_per_s"])
+    result.update(
+        anchor,
+        server_embed_texts_per_s=server_texts_per_s,
+        ratio_vs_in_process_batched=server_texts_per_s / anchor["batched_texts_per_s"],
+        ratio_vs_in_process_single=server_texts_per_s / anchor["single_texts_per_s"],
+    )
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"| clients | requests | errors | p50 ms | p99 ms | req/s | server embed texts/s* | in-process batched texts/s | ratio | in-process one-by-one texts/s | ratio |")
+    print(
+        "| clients | requests | errors | p50 ms | p99 ms | req/s | server embed texts/s* | in-process batched texts/s | ratio | in-process one-by-one texts/s | ratio |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {result['clients']} | {result['requests']} | {result['errors']} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | "
-          f"{result['requests_per_s']:.0f} | {server_texts_per_s:.0f} | {anchor['batched_texts_per_s']:.0f} | "
-          f"{result['ratio_vs_in_process_batched']:.2f} | {anchor['single_texts_per_s']:.0f} | {result['ratio_vs_in_process_single']:.2f} |")
-    print("* embedding requests (one text each) completed per second of the whole mixed run, searches running alongside.")
+    print(
+        f"| {result['clients']} | {result['requests']} | {result['errors']} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | "
+        f"{result['requests_per_s']:.0f} | {server_texts_per_s:.0f} | {anchor['batched_texts_per_s']:.0f} | "
+        f"{result['ratio_vs_in_process_batched']:.2f} | {anchor['single_texts_per_s']:.0f} | {result['ratio_vs_in_process_single']:.2f} |"
+    )
+    print(
+        "* embedding requests (one text each) completed per second of the whole mixed run, searches running alongside."
+    )
     if result["errors"]:
         print("errors:", *result["error_samples"], sep="\n  ")
 

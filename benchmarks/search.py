@@ -55,7 +55,7 @@ def embedding_like(n: int, seed: int, topics: int = 2000, rank: int = 48) -> np.
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f[f >= 0]) & set(t)) / K for f, t in zip(found, truth)]))
+    return float(np.mean([len(set(f[f >= 0]) & set(t)) / K for f, t in zip(found, truth, strict=False)]))
 
 
 def timed_qps(search_one, queries: np.ndarray, single: int) -> float:
@@ -77,15 +77,23 @@ def raw_faiss(kind: str, corpus: np.ndarray, queries: np.ndarray, truth: np.ndar
     index.add(corpus)
     build = time.perf_counter() - start
     ram = rss_mb() - before
-    qps_single = timed_qps(lambda q: index.search(q[None, :], K), queries, single)
+    qps_single = timed_qps(lambda q, idx=index: idx.search(q[None, :], K), queries, single)
     start = time.perf_counter()
     _, found = index.search(queries, K)
     qps_batch = len(queries) / (time.perf_counter() - start)
     del index
-    return {"build_s": build, "qps_single": qps_single, "qps_batch": qps_batch, "recall": recall_at_k(found, truth), "ram_mb": ram}
+    return {
+        "build_s": build,
+        "qps_single": qps_single,
+        "qps_batch": qps_batch,
+        "recall": recall_at_k(found, truth),
+        "ram_mb": ram,
+    }
 
 
-def collection(kind: str, corpus: np.ndarray, queries: np.ndarray, truth: np.ndarray, single: int, directory: Path) -> dict:
+def collection(
+    kind: str, corpus: np.ndarray, queries: np.ndarray, truth: np.ndarray, single: int, directory: Path
+) -> dict:
     path = directory / f"bench-{kind}"
     start = time.perf_counter()
     with Collection.create(path, index=kind) as c:
@@ -104,8 +112,15 @@ def collection(kind: str, corpus: np.ndarray, queries: np.ndarray, truth: np.nda
     found = np.array([[int(h.id) for h in row] + [-1] * (K - len(row)) for row in hits])
     disk = sum(p.stat().st_size for p in path.iterdir()) / 2**20
     c.close()
-    return {"ingest_s": ingest, "build_s": build, "qps_single": qps_single, "qps_batch": qps_batch,
-            "recall": recall_at_k(found, truth), "ram_mb": ram, "disk_mb": disk}
+    return {
+        "ingest_s": ingest,
+        "build_s": build,
+        "qps_single": qps_single,
+        "qps_batch": qps_batch,
+        "recall": recall_at_k(found, truth),
+        "ram_mb": ram,
+        "disk_mb": disk,
+    }
 
 
 def main() -> None:
@@ -114,11 +129,15 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000, help="queries for the batch timing and recall")
     parser.add_argument("--single", type=int, default=200, help="queries timed one call at a time")
     parser.add_argument("--kinds", default="flat,hnsw", help="index kinds to run")
-    parser.add_argument("--dir", type=Path, default=None, help="where the collections are written (default: a temp dir)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="where the collections are written (default: a temp dir)"
+    )
     args = parser.parse_args()
 
-    print(f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads, {os.cpu_count()} CPUs; n={args.n:,}, d={DIM}, "
-          f"{args.queries} queries (single-query timing on {args.single}); HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION} efSearch={HNSW_EF_SEARCH}")
+    print(
+        f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads, {os.cpu_count()} CPUs; n={args.n:,}, d={DIM}, "
+        f"{args.queries} queries (single-query timing on {args.single}); HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION} efSearch={HNSW_EF_SEARCH}"
+    )
     start = time.perf_counter()
     corpus, queries = embedding_like(args.n, seed=1), embedding_like(args.queries, seed=2)
     exact = faiss.IndexFlatIP(DIM)
@@ -141,11 +160,15 @@ def main() -> None:
     print("| index | engine | ingest s | index build s | QPS single | QPS batch | recall@10 | index RAM MB | disk MB |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for kind, engine, r in rows:
-        print(f"| {kind} | {engine} | {r.get('ingest_s', 0):.1f} | {r['build_s']:.1f} | {r['qps_single']:,.0f} | {r['qps_batch']:,.0f} | "
-              f"{r['recall']:.4f} | {r['ram_mb']:,.0f} | {r.get('disk_mb', 0):,.0f} |")
+        print(
+            f"| {kind} | {engine} | {r.get('ingest_s', 0):.1f} | {r['build_s']:.1f} | {r['qps_single']:,.0f} | {r['qps_batch']:,.0f} | "
+            f"{r['recall']:.4f} | {r['ram_mb']:,.0f} | {r.get('disk_mb', 0):,.0f} |"
+        )
     for kind in args.kinds.split(","):
         raw, ours = (r for k, _, r in rows if k == kind)
-        print(f"{kind}: Collection QPS vs raw FAISS: single {ours['qps_single'] / raw['qps_single']:.1%}, batch {ours['qps_batch'] / raw['qps_batch']:.1%}")
+        print(
+            f"{kind}: Collection QPS vs raw FAISS: single {ours['qps_single'] / raw['qps_single']:.1%}, batch {ours['qps_batch'] / raw['qps_batch']:.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -42,12 +42,30 @@ def varied_texts(data_dir) -> list[str]:
 
     pairs = read_stsb(data_dir / "stsb", "test")
     special = [
-        "", "", " ", "\n\t", "a", "?", "🙂🚀🔥", "12345 67890", "x" * 3000, "word " * 2000,
+        "",
+        "",
+        " ",
+        "\n\t",
+        "a",
+        "?",
+        "🙂🚀🔥",
+        "12345 67890",
+        "x" * 3000,
+        "word " * 2000,
         "The quick brown fox jumps over the lazy dog. " * 60,
-        "自然语言处理是人工智能的一个分支。", "東京は日本の首都です。", "한국어 문장을 임베딩합니다.",
-        "Привет, как дела? Это тестовое предложение.", "مرحبا بالعالم، هذه جملة عربية.", "यह एक हिंदी वाक्य है।",
-        "Γειά σου κόσμε", "שלום עולם", "def f(x):\n    return x ** 2  # code", "<html><body>tag soup</body></html>",
-        "ÀÉÎÕÜ àéîõü ß ø å", "mixed English и русский 和中文", "URL https://example.org/a?b=c&d=e",
+        "自然语言处理是人工智能的一个分支。",
+        "東京は日本の首都です。",
+        "한국어 문장을 임베딩합니다.",
+        "Привет, как дела? Это тестовое предложение.",
+        "مرحبا بالعالم، هذه جملة عربية.",
+        "यह एक हिंदी वाक्य है।",
+        "Γειά σου κόσμε",
+        "שלום עולם",
+        "def f(x):\n    return x ** 2  # code",
+        "<html><body>tag soup</body></html>",
+        "ÀÉÎÕÜ àéîõü ß ø å",
+        "mixed English и русский 和中文",
+        "URL https://example.org/a?b=c&d=e",
     ]
     return special + pairs.sentences1[: 200 - len(special)]
 
@@ -140,9 +158,14 @@ def test_unknown_backend_lists_valid_ones():
         Encoder(backend="tensorrt")
 
 
-@pytest.mark.parametrize(("backend", "module", "package"), [
-    ("onnx", "onnxruntime", "onnxruntime"), ("onnx-int8", "onnxruntime", "onnxruntime"), ("static", "model2vec", "model2vec"),
-])
+@pytest.mark.parametrize(
+    ("backend", "module", "package"),
+    [
+        ("onnx", "onnxruntime", "onnxruntime"),
+        ("onnx-int8", "onnxruntime", "onnxruntime"),
+        ("static", "model2vec", "model2vec"),
+    ],
+)
 def test_missing_dependency_names_the_package(backend, module, package, monkeypatch):
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(MissingDependencyError, match=f"pip install {package}"):
@@ -158,7 +181,9 @@ def test_static_backend_distils_once_and_embeds():
     assert Encoder(backend="static").backend.model_dir == encoder.backend.model_dir
     assert manifest.stat().st_mtime_ns == built  # reused, not rebuilt
     assert encoder.dimension == 256
-    guitar, plays, market = encoder.encode(["A man is playing a guitar.", "Someone plays guitar.", "The stock market fell."])
+    guitar, plays, market = encoder.encode(
+        ["A man is playing a guitar.", "Someone plays guitar.", "The stock market fell."]
+    )
     assert guitar @ plays > guitar @ market + 0.2
     vectors = encoder.encode(["a static model", "", "word " * 5000])
     assert vectors.shape == (3, 256) and np.allclose(np.linalg.norm(vectors[[0, 2]], axis=1), 1, atol=1e-5)
@@ -190,4 +215,6 @@ def test_auto_is_the_default_explains_itself_and_rejects_batch_dependent_int8(on
     assert details["backend"] in details["backend_reason"] and "tolerance" in details["backend_reason"]
     report = encoder.backend.selection["candidates"]
     assert report["onnx-int8"]["passed"] is False
-    assert report["onnx-int8"]["batch_cosine"] < Tolerance().min_batch_cosine <= report[details["backend"]]["batch_cosine"]
+    assert (
+        report["onnx-int8"]["batch_cosine"] < Tolerance().min_batch_cosine <= report[details["backend"]]["batch_cosine"]
+    )

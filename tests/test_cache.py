@@ -53,8 +53,10 @@ def test_post_processing_options_reuse_the_float32_entries(cached, onnx_encoder,
     expected = [onnx_encoder.encode(TEXTS, **o) for o in options]  # before forbidding: the backend is shared
     cached.encode(TEXTS)
     forbid_model(cached, monkeypatch)
-    for option, want in zip(options, expected):
-        np.testing.assert_allclose(cached.encode(TEXTS, **option).astype(np.float32), want.astype(np.float32), atol=1e-6)
+    for option, want in zip(options, expected, strict=False):
+        np.testing.assert_allclose(
+            cached.encode(TEXTS, **option).astype(np.float32), want.astype(np.float32), atol=1e-6
+        )
 
 
 def test_prompt_is_part_of_the_key(cached):
@@ -125,7 +127,9 @@ def test_cli_embed_uses_the_cache_and_cache_commands(tmp_path, capsys):
     store = tmp_path / "cli.sqlite"
     for _ in range(2):
         with pytest.raises(SystemExit) as exit_info:
-            main(["embed", str(source), "-o", str(tmp_path / "out.npy"), "--backend", "onnx", "--cache-path", str(store)])
+            main(
+                ["embed", str(source), "-o", str(tmp_path / "out.npy"), "--backend", "onnx", "--cache-path", str(store)]
+            )
         assert exit_info.value.code == 0
     assert "2 from the cache" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -135,5 +139,17 @@ def test_cli_embed_uses_the_cache_and_cache_commands(tmp_path, capsys):
         main(["cache", "clear", "--path", str(store)])
     assert "deleted 2" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        main(["embed", str(source), "-o", str(tmp_path / "o2.npy"), "--backend", "onnx", "--no-cache", "--cache-path", str(store)])
+        main(
+            [
+                "embed",
+                str(source),
+                "-o",
+                str(tmp_path / "o2.npy"),
+                "--backend",
+                "onnx",
+                "--no-cache",
+                "--cache-path",
+                str(store),
+            ]
+        )
     assert EmbeddingCache(store).info()["entries"] == 0

@@ -25,7 +25,9 @@ def test_embed_txt_to_npy_matches_encoder(tmp_path, capsys, encoder):
     code, _, err = run(capsys, "embed", str(source), "-o", str(tmp_path / "out.npy"))
     assert code == 0, err
     vectors = np.load(tmp_path / "out.npy")
-    np.testing.assert_allclose(vectors, encoder.encode(["A man is playing a guitar.", "The stock market fell."]), atol=1e-5)
+    np.testing.assert_allclose(
+        vectors, encoder.encode(["A man is playing a guitar.", "The stock market fell."]), atol=1e-5
+    )
     assert "wrote 2 vectors" in err
 
 
@@ -33,13 +35,28 @@ def test_embed_jsonl_to_parquet_with_options(tmp_path, capsys, encoder):
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": "x", "body": "hello"}\n{"id": "y", "body": "world"}\n', encoding="utf-8")
     out = tmp_path / "out.parquet"
-    code, _, err = run(capsys, "embed", str(source), "-o", str(out), "--field", "body", "--id-field", "id",
-                       "--truncate-dim", "64", "--prompt", "query: ")
+    code, _, err = run(
+        capsys,
+        "embed",
+        str(source),
+        "-o",
+        str(out),
+        "--field",
+        "body",
+        "--id-field",
+        "id",
+        "--truncate-dim",
+        "64",
+        "--prompt",
+        "query: ",
+    )
     assert code == 0, err
     table = pq.read_table(out)
     assert table.column("id").to_pylist() == ["x", "y"]
     vectors = np.array(table.column("vector").to_pylist(), dtype=np.float32)
-    np.testing.assert_allclose(vectors, encoder.encode(["hello", "world"], prompt="query: ", truncate_dim=64), atol=1e-5)
+    np.testing.assert_allclose(
+        vectors, encoder.encode(["hello", "world"], prompt="query: ", truncate_dim=64), atol=1e-5
+    )
 
 
 def test_embed_binary_precision(tmp_path, capsys):
@@ -56,19 +73,30 @@ def test_embed_binary_precision(tmp_path, capsys):
     [
         (None, ["embed", "{d}/missing.txt", "-o", "{d}/o.npy"], "missing.txt: no such file"),
         ("in.xml", ["embed", "{d}/in.xml", "-o", "{d}/o.npy"], "unknown input extension '.xml'"),
-        ("in.jsonl", ["embed", "{d}/in.jsonl", "-o", "{d}/o.npy", "--field", "body"], "in.jsonl:1: missing field 'body'"),
+        (
+            "in.jsonl",
+            ["embed", "{d}/in.jsonl", "-o", "{d}/o.npy", "--field", "body"],
+            "in.jsonl:1: missing field 'body'",
+        ),
         ("in.csv", ["embed", "{d}/in.csv", "-o", "{d}/o.npy", "--column", "body"], "in.csv:2: missing field 'body'"),
         ("bad.txt", ["embed", "{d}/bad.txt", "-o", "{d}/o.npy"], "bad.txt:2: invalid UTF-8"),
         ("in.txt", ["embed", "{d}/in.txt", "-o", "{d}/o.csv"], "unknown output extension '.csv'"),
-        ("in.txt", ["embed", "{d}/in.txt", "-o", "{d}/o.npy", "--truncate-dim", "999"], "truncate_dim must be in 1..384"),
+        (
+            "in.txt",
+            ["embed", "{d}/in.txt", "-o", "{d}/o.npy", "--truncate-dim", "999"],
+            "truncate_dim must be in 1..384",
+        ),
         ("in.txt", ["embed", "{d}/in.txt", "-o", "{d}/o.npy", "--precision", "int4"], "unknown precision 'int4'"),
         (None, ["eval", "sts", "--data", "{d}"], "not an STS dataset"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, capsys, setup, args, message):
     files = {
-        "in.xml": b"<x/>", "in.jsonl": b'{"text": "a"}\n', "in.csv": b"text\na\n",
-        "bad.txt": b"ok\n\xc3\x28 broken\n", "in.txt": b"hello\n",
+        "in.xml": b"<x/>",
+        "in.jsonl": b'{"text": "a"}\n',
+        "in.csv": b"text\na\n",
+        "bad.txt": b"ok\n\xc3\x28 broken\n",
+        "in.txt": b"hello\n",
     }
     if setup:
         (tmp_path / setup).write_bytes(files[setup])
@@ -87,7 +115,9 @@ def test_errors_replace_proceeds(tmp_path, capsys):
 
 
 def test_similarity_json_matrix(capsys):
-    code, out, _ = run(capsys, "similarity", "A man is playing a guitar.", "Someone plays guitar.", "The stock market fell.", "--json")
+    code, out, _ = run(
+        capsys, "similarity", "A man is playing a guitar.", "Someone plays guitar.", "The stock market fell.", "--json"
+    )
     assert code == 0
     matrix = np.array(json.loads(out)["matrix"])
     assert matrix.shape == (3, 3)
@@ -102,7 +132,10 @@ def test_similarity_table_and_info(capsys):
     info = json.loads(out)
     assert code == 0
     assert (info["model"], info["dimension"], info["max_seq_length"], info["pooling"]) == (
-        "sentence-transformers/all-MiniLM-L6-v2", 384, 256, "mean"
+        "sentence-transformers/all-MiniLM-L6-v2",
+        384,
+        256,
+        "mean",
     )
 
 
@@ -120,7 +153,9 @@ def test_console_script_has_no_traceback(tmp_path):
     """The installed entry point, as a user runs it."""
     proc = subprocess.run(
         [sys.executable, "-m", "simvec", "embed", str(tmp_path / "absent.jsonl"), "-o", str(tmp_path / "o.npy")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"simvec: error: {tmp_path / 'absent.jsonl'}: no such file"

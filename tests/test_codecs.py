@@ -9,6 +9,7 @@ import pytest
 from simvec.vectors.codecs import CodecError, Compressor, PQCodec, ScalarCodec, parse_compression
 from simvec.vectors.reduce import fit_pca, truncate
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_faiss_thread():
     """FAISS's OpenMP threads spin against each other on a loaded 2-core box (PCA: 0.1 s -> 9 s); tests need one."""
@@ -35,8 +36,14 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # spec -> (bytes per vector at DIM=64, minimum cosine of decode(encode(x)) with x)
 CASES = {
-    "float32": (256, 0.99999), "float16": (128, 0.9999), "int8": (64, 0.999),
-    "binary": (8, 0.6), "binary-pca": (8, 0.6), "binary-itq": (8, 0.6), "pq16": (16, 0.8), "opq16": (16, 0.8),
+    "float32": (256, 0.99999),
+    "float16": (128, 0.9999),
+    "int8": (64, 0.999),
+    "binary": (8, 0.6),
+    "binary-pca": (8, 0.6),
+    "binary-itq": (8, 0.6),
+    "pq16": (16, 0.8),
+    "opq16": (16, 0.8),
 }
 
 
@@ -45,7 +52,10 @@ def test_round_trip_bytes_and_search(name: str, vectors: np.ndarray) -> None:
     size, min_cos = CASES[name]
     compressor = Compressor(parse_compression(name, dimension=DIM), DIM).fit(vectors)
     codes = compressor.encode(vectors)
-    assert codes.dtype == np.uint8 and codes.shape == (len(vectors), size) == (len(vectors), compressor.bytes_per_vector)
+    assert codes.dtype == np.uint8 and codes.shape == (len(vectors), size) == (
+        len(vectors),
+        compressor.bytes_per_vector,
+    )
     assert _cosines(compressor.decode(codes), vectors).min() >= min_cos
     # every vector finds itself first among the codes (queries are the documents)
     index = compressor.make_index("ip")
@@ -88,7 +98,9 @@ def test_pq_matches_faiss_index_pq(vectors: np.ndarray) -> None:
     assert np.array_equal(reference.sa_encode(vectors[:10]), codec.encode(vectors[:10]))
 
 
-@pytest.mark.parametrize("bad", ["int4", "pq", "binary-foo", "t0-int8", "", {"codec": "lsh"}, {"codec": "int8", "bits": 4}, 42])
+@pytest.mark.parametrize(
+    "bad", ["int4", "pq", "binary-foo", "t0-int8", "", {"codec": "lsh"}, {"codec": "int8", "bits": 4}, 42]
+)
 def test_bad_specs_list_the_valid_ones(bad) -> None:
     with pytest.raises(CodecError) as info:
         parse_compression(bad, dimension=DIM)
@@ -107,6 +119,8 @@ def test_pq_errors(vectors: np.ndarray) -> None:
 def test_spec_defaults_and_overrides() -> None:
     assert parse_compression("binary", dimension=384).name == "binary+int8x10"
     assert parse_compression("int8", dimension=384).rescore == "none"
-    spec = parse_compression({"codec": "pq32", "truncate_dim": 256}, dimension=384, rescore="float32", rescore_multiplier=4)
+    spec = parse_compression(
+        {"codec": "pq32", "truncate_dim": 256}, dimension=384, rescore="float32", rescore_multiplier=4
+    )
     assert spec.name == "t256-pq32+float32x4"
     assert parse_compression(spec, dimension=384) == spec

@@ -78,7 +78,9 @@ def test_hybrid_fuses_both_rankings_with_rrf(texts_collection):
 def test_upsert_replaces_and_unchanged_text_is_not_re_embedded(texts_collection, encoder):
     seq_before = texts_collection._conn.execute("SELECT seq FROM docs WHERE id = 'cat'").fetchone()[0]
     stats_before = encoder.last_stats
-    result = texts_collection.add([TEXTS["cat"], TEXTS["dog"]], ids=["cat", "dog"], metadata=[{"topic": "pets"}, {"topic": "dog"}])
+    result = texts_collection.add(
+        [TEXTS["cat"], TEXTS["dog"]], ids=["cat", "dog"], metadata=[{"topic": "pets"}, {"topic": "dog"}]
+    )
     assert (result.added, result.updated, result.unchanged) == (0, 1, 1)
     assert encoder.last_stats is stats_before  # nothing was embedded
     assert texts_collection._conn.execute("SELECT seq FROM docs WHERE id = 'cat'").fetchone()[0] == seq_before
@@ -96,7 +98,11 @@ def test_generated_ids_get_iter_count(tmp_path):
         result = collection.add(vectors=random_unit(3), metadata=[{"i": 0}, None, {"i": 2}])
         assert len(set(result.ids)) == 3 and all(len(i) == 32 for i in result.ids)
         assert collection.count() == len(collection) == 3
-        assert list(collection) == [(result.ids[0], None, {"i": 0}), (result.ids[1], None, {}), (result.ids[2], None, {"i": 2})]
+        assert list(collection) == [
+            (result.ids[0], None, {"i": 0}),
+            (result.ids[1], None, {}),
+            (result.ids[2], None, {"i": 2}),
+        ]
         docs = collection.get([result.ids[2], "missing"], include_vectors=True)
         assert docs[1] is None and docs[0].metadata == {"i": 2}
         np.testing.assert_allclose(docs[0].vector, random_unit(3)[2], rtol=1e-6)
@@ -203,11 +209,18 @@ def test_collection_remembers_its_encoder_and_refuses_another(tmp_path, encoder)
     other = tmp_path / "other-model"
     shutil.copytree(encoder.card.path, other)
     config = other / "1_Pooling" / "config.json"
-    config.write_text(config.read_text().replace('"pooling_mode_mean_tokens": true', '"pooling_mode_mean_tokens": false').replace('"pooling_mode_cls_token": false', '"pooling_mode_cls_token": true'))
+    config.write_text(
+        config.read_text()
+        .replace('"pooling_mode_mean_tokens": true', '"pooling_mode_mean_tokens": false')
+        .replace('"pooling_mode_cls_token": false', '"pooling_mode_cls_token": true')
+    )
     with pytest.raises(CollectionError) as info:
         Collection.open(tmp_path / "c", model=str(other))
     message = str(info.value)
-    assert "collection has 'sentence-transformers/all-MiniLM-L6-v2'" in message and "pooling: collection has 'mean', model has 'cls'" in message
+    assert (
+        "collection has 'sentence-transformers/all-MiniLM-L6-v2'" in message
+        and "pooling: collection has 'mean', model has 'cls'" in message
+    )
 
 
 def test_create_and_open_errors(tmp_path):

@@ -54,7 +54,18 @@ def test_add_is_resumable_and_search_filters(built, capsys):
     assert code == 0 and "0 added, 0 updated, 4 unchanged; 4 documents" in err
     code, out, _ = run(capsys, "collection", "search", path, "a sleeping kitten", "-k", "1", "--json")
     assert code == 0 and [h["id"] for h in json.loads(out)] == ["cat"]
-    code, out, _ = run(capsys, "collection", "search", path, "kitten", "--filter", '{"year": {"$gte": 2021}, "lang": "en"}', "--mode", "hybrid", "--json")
+    code, out, _ = run(
+        capsys,
+        "collection",
+        "search",
+        path,
+        "kitten",
+        "--filter",
+        '{"year": {"$gte": 2021}, "lang": "en"}',
+        "--mode",
+        "hybrid",
+        "--json",
+    )
     assert code == 0 and {h["id"] for h in json.loads(out)} == {"dog", "code"}
     assert json.loads(out)[0]["metadata"]["lang"] == "en"
     code, out, _ = run(capsys, "collection", "search", path, "programming", "--mode", "keyword")

@@ -41,7 +41,9 @@ WRITER = textwrap.dedent(
 def start_writer(path, batch: int, batches: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), str(batch), str(batches)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
 
@@ -64,7 +66,9 @@ def test_sigkill_mid_add_keeps_every_committed_batch_and_no_partial_one(tmp_path
         assert collection._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         count = collection.count()
         assert count % BATCH == 0 and count >= (committed + 1) * BATCH  # whole batches only
-        batches = {row[0] for row in collection._conn.execute("SELECT DISTINCT json_extract(metadata, '$.batch') FROM docs")}
+        batches = {
+            row[0] for row in collection._conn.execute("SELECT DISTINCT json_extract(metadata, '$.batch') FROM docs")
+        }
         assert batches == set(range(count // BATCH))
         fts_rows = collection._conn.execute("SELECT count(*) FROM docs_fts WHERE docs_fts MATCH 'text'").fetchone()[0]
         assert fts_rows == count  # the keyword index rolled back with the batch
@@ -77,7 +81,9 @@ def test_sigkill_mid_add_keeps_every_committed_batch_and_no_partial_one(tmp_path
 def test_readers_in_another_process_search_while_a_writer_adds(tmp_path):
     path = tmp_path / "c"
     with Collection.create(path) as collection:
-        collection.add(ids=[f"seed-{i}" for i in range(100)], vectors=np.random.default_rng(1).standard_normal((100, 384)))
+        collection.add(
+            ids=[f"seed-{i}" for i in range(100)], vectors=np.random.default_rng(1).standard_normal((100, 384))
+        )
     writer = start_writer(path, 2000, 8)
     counts, searches = [], 0
     with Collection.open(path) as reader:

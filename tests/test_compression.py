@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from test_codecs import _one_faiss_thread  # noqa: F401  autouse: one FAISS thread per module
 from simvec import Collection
 from simvec.store import CollectionError
+from test_codecs import _one_faiss_thread  # noqa: F401  autouse: one FAISS thread per module
 
 DIM = 384  # the default model's dimension: collections check vectors against it
 
@@ -28,15 +28,21 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 def _make(tmp_path, docs, compression="binary-itq", **kwargs) -> Collection:
     collection = Collection.create(tmp_path / "c", compression=compression, **kwargs)
-    collection.add(vectors=docs, ids=[f"d{i}" for i in range(len(docs))], metadata=[{"g": i % 4} for i in range(len(docs))])
+    collection.add(
+        vectors=docs, ids=[f"d{i}" for i in range(len(docs))], metadata=[{"g": i % 4} for i in range(len(docs))]
+    )
     return collection
 
 
 def _overlap(found, truth) -> float:
-    return float(np.mean([len({h.id for h in f} & {h.id for h in t}) / len(t) for f, t in zip(found, truth)]))
+    return float(
+        np.mean([len({h.id for h in f} & {h.id for h in t}) / len(t) for f, t in zip(found, truth, strict=False)])
+    )
 
 
-@pytest.mark.parametrize("compression", ["float16", "int8", "binary", "binary-itq", "pq32", {"truncate_dim": 256, "codec": "binary"}])
+@pytest.mark.parametrize(
+    "compression", ["float16", "int8", "binary", "binary-itq", "pq32", {"truncate_dim": 256, "codec": "binary"}]
+)
 def test_two_stage_search_matches_exact(tmp_path, data, compression) -> None:
     docs, queries = data
     with _make(tmp_path, docs, compression) as collection:
@@ -79,7 +85,7 @@ def test_rescore_file_missing_or_stale_is_rebuilt(tmp_path, data) -> None:
     raw = bytearray(store.read_bytes())
     header_end = raw.index(b"}") + 1
     header = json.loads(raw[len(b"SIMVECRS1\n") + 4 : header_end])
-    raw[-DIM * 4 * len(docs):] = np.zeros(DIM * len(docs), dtype="<f4").tobytes()
+    raw[-DIM * 4 * len(docs) :] = np.zeros(DIM * len(docs), dtype="<f4").tobytes()
     newer = json.dumps({**header, "generation": header["generation"] + 100}).encode()
     assert len(newer) >= header_end - len(b"SIMVECRS1\n") - 4 - 1
     store.write_bytes(b"SIMVECRS1\n" + len(newer).to_bytes(4, "little") + newer + bytes(raw[header_end:]))
@@ -123,10 +129,22 @@ def test_spec_errors(tmp_path, data) -> None:
 def test_cli_compress_and_info(tmp_path, data) -> None:
     with _make(tmp_path, data[0], None):
         pass
-    run = lambda *args: subprocess.run([sys.executable, "-m", "simvec", *args], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})  # noqa: E731
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "simvec", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+
     result = run("collection", "compress", str(tmp_path / "c"), "binary")
     assert result.returncode == 0, result.stderr
     info = json.loads(run("collection", "info", str(tmp_path / "c"), "--json").stdout)
-    assert info["compression"] == "binary+int8x10" and info["ram_bytes_per_vector"] == 48 and info["rescore_bytes_on_disk"] > 0
+    assert (
+        info["compression"] == "binary+int8x10"
+        and info["ram_bytes_per_vector"] == 48
+        and info["rescore_bytes_on_disk"] > 0
+    )
     bad = run("collection", "compress", str(tmp_path / "c"), "pq7")
     assert bad.returncode == 2 and "valid m" in bad.stderr

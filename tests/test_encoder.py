@@ -113,9 +113,7 @@ def test_precisions(encoder):
 
 
 def test_prompt_is_prefixed(encoder):
-    np.testing.assert_allclose(
-        encoder.encode("query: hello"), encoder.encode("hello", prompt="query: "), atol=1e-6
-    )
+    np.testing.assert_allclose(encoder.encode("query: hello"), encoder.encode("hello", prompt="query: "), atol=1e-6)
     with pytest.raises(ValueError, match="has no prompt named 'query'"):
         encoder.encode("hello", prompt_name="query")
 

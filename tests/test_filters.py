@@ -25,7 +25,9 @@ def collection(tmp_path_factory):
     rng = np.random.default_rng(1)
     collection = Collection.create(tmp_path_factory.mktemp("filters") / "c")
     collection.add(
-        [f"document {i}" for i, _ in DOCS], ids=[i for i, _ in DOCS], metadata=[m for _, m in DOCS],
+        [f"document {i}" for i, _ in DOCS],
+        ids=[i for i, _ in DOCS],
+        metadata=[m for _, m in DOCS],
         vectors=rng.standard_normal((len(DOCS), DIM)),
     )
     yield collection
@@ -87,7 +89,8 @@ def test_filters_apply_in_keyword_and_hybrid_modes(tmp_path, encoder):
     with Collection.create(tmp_path / "c", model=encoder) as collection:
         collection.add(
             ["red apples are sweet", "red cars are fast", "green apples are sour"],
-            ids=["1", "2", "3"], metadata=[{"kind": "fruit"}, {"kind": "car"}, {"kind": "fruit"}],
+            ids=["1", "2", "3"],
+            metadata=[{"kind": "fruit"}, {"kind": "car"}, {"kind": "fruit"}],
         )
         for mode in ("dense", "keyword", "hybrid"):
             hits = collection.search("red", k=3, mode=mode, filter={"kind": "fruit"})

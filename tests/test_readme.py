@@ -22,14 +22,23 @@ PORT = int(re.search(r"--port (\d+)", SERVE).group(1))
 
 
 def environment() -> dict:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
 
 
 @pytest.fixture(scope="module")
 def readme_server(tmp_path_factory):
     """The README's serve command, run in a scratch directory."""
-    proc = subprocess.Popen(shlex.split(SERVE), cwd=tmp_path_factory.mktemp("readme-server"), env=environment(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        shlex.split(SERVE),
+        cwd=tmp_path_factory.mktemp("readme-server"),
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 300
         while True:

@@ -60,9 +60,15 @@ def scifact_subset(tmp_path_factory, data_dir):
     keep = relevant | set(others)
     out = tmp_path_factory.mktemp("scifact-subset") / "scifact-mini"
     (out / "qrels").mkdir(parents=True)
-    with (source / "corpus.jsonl").open(encoding="utf-8") as src, (out / "corpus.jsonl").open("w", encoding="utf-8") as dst:
+    with (
+        (source / "corpus.jsonl").open(encoding="utf-8") as src,
+        (out / "corpus.jsonl").open("w", encoding="utf-8") as dst,
+    ):
         dst.writelines(line for line in src if json.loads(line)["_id"] in keep)
-    with (source / "queries.jsonl").open(encoding="utf-8") as src, (out / "queries.jsonl").open("w", encoding="utf-8") as dst:
+    with (
+        (source / "queries.jsonl").open(encoding="utf-8") as src,
+        (out / "queries.jsonl").open("w", encoding="utf-8") as dst,
+    ):
         dst.writelines(line for line in src if json.loads(line)["_id"] in queries)
     lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{g}" for q in queries for d, g in full.qrels[q].items()]
     (out / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
@@ -70,7 +76,9 @@ def scifact_subset(tmp_path_factory, data_dir):
 
 
 def test_scifact_subset_end_to_end_with_cached_embeddings(scifact_subset, encoder, tmp_path):
-    results = evaluate_retrieval(scifact_subset, modes=("dense", "keyword", "hybrid"), model=encoder, cache_dir=tmp_path)
+    results = evaluate_retrieval(
+        scifact_subset, modes=("dense", "keyword", "hybrid"), model=encoder, cache_dir=tmp_path
+    )
     by_mode = {r.mode: r for r in results}
     assert set(by_mode) == {"dense", "keyword", "hybrid"} and by_mode["dense"].queries == 12
     for result in results:

@@ -17,7 +17,9 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 @pytest.fixture(scope="module")
 def client(encoder, tmp_path_factory):
     limits = Limits(max_texts=16, max_chars=500, max_k=50, max_body_bytes=64 * 1024)
-    config = ServerConfig(collections_dir=tmp_path_factory.mktemp("collections"), api_keys=(KEY, "second-key"), limits=limits)
+    config = ServerConfig(
+        collections_dir=tmp_path_factory.mktemp("collections"), api_keys=(KEY, "second-key"), limits=limits
+    )
     with TestClient(create_app(config, encoder=encoder)) as test_client:
         yield test_client
 
@@ -38,8 +40,13 @@ def test_healthz_needs_no_key(client):
     assert client.get("/healthz").json()["status"] == "ok"
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}, {"Authorization": "Basic " + KEY}])
-@pytest.mark.parametrize("method, path", [("POST", "/v1/embeddings"), ("GET", "/v1/collections"), ("GET", "/metrics"), ("GET", "/openapi.json")])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}, {"Authorization": "Basic " + KEY}]
+)
+@pytest.mark.parametrize(
+    "method, path",
+    [("POST", "/v1/embeddings"), ("GET", "/v1/collections"), ("GET", "/metrics"), ("GET", "/openapi.json")],
+)
 def test_every_other_endpoint_requires_a_key(client, headers, method, path):
     response = client.request(method, path, headers=headers, json={"input": "x"})
     assert_error(response, 401, "API key")
@@ -65,7 +72,9 @@ def test_embeddings_float_match_encoder(client, encoder):
 
 
 def test_embeddings_base64_and_dimensions(client, encoder):
-    body = client.post("/v1/embeddings", json={"input": "hello", "encoding_format": "base64", "dimensions": 64}, headers=AUTH).json()
+    body = client.post(
+        "/v1/embeddings", json={"input": "hello", "encoding_format": "base64", "dimensions": 64}, headers=AUTH
+    ).json()
     vector = np.frombuffer(base64.b64decode(body["data"][0]["embedding"]), dtype="<f4")
     np.testing.assert_allclose(vector, encoder.encode("hello", truncate_dim=64), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(vector), 1.0, atol=1e-5)
@@ -90,7 +99,11 @@ def test_embeddings_bad_requests(client, payload, status, fragment):
 
 def test_body_size_limit(client):
     big = b'{"input": "' + b"x" * (70 * 1024) + b'"}'
-    assert_error(client.post("/v1/embeddings", content=big, headers={**AUTH, "Content-Type": "application/json"}), 413, "65536 bytes (max_body_bytes)")
+    assert_error(
+        client.post("/v1/embeddings", content=big, headers={**AUTH, "Content-Type": "application/json"}),
+        413,
+        "65536 bytes (max_body_bytes)",
+    )
 
     def chunks():  # no Content-Length: the streamed size is checked too
         yield b'{"input": "'
@@ -98,21 +111,32 @@ def test_body_size_limit(client):
             yield b"x" * 1024
         yield b'"}'
 
-    assert_error(client.post("/v1/embeddings", content=chunks(), headers={**AUTH, "Content-Type": "application/json"}), 413, "max_body_bytes")
+    assert_error(
+        client.post("/v1/embeddings", content=chunks(), headers={**AUTH, "Content-Type": "application/json"}),
+        413,
+        "max_body_bytes",
+    )
 
 
 def test_malformed_json_is_422(client):
-    assert_error(client.post("/v1/embeddings", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"}), 422)
+    assert_error(
+        client.post("/v1/embeddings", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"}), 422
+    )
 
 
 # ---- similarity ----------------------------------------------------------------------------------
 
 
 def test_similarity_pairs_and_matrix(client, encoder):
-    pairs = [["A man is playing a guitar.", "Someone plays guitar."], ["A man is playing a guitar.", "The stock market fell."]]
+    pairs = [
+        ["A man is playing a guitar.", "Someone plays guitar."],
+        ["A man is playing a guitar.", "The stock market fell."],
+    ]
     scores = client.post("/v1/similarity", json={"pairs": pairs}, headers=AUTH).json()["scores"]
     assert scores[0] > 0.7 > 0.2 > scores[1]
-    body = client.post("/v1/similarity", json={"texts": ["a", "b"], "others": ["a", "b", "c"], "metric": "dot"}, headers=AUTH).json()
+    body = client.post(
+        "/v1/similarity", json={"texts": ["a", "b"], "others": ["a", "b", "c"], "metric": "dot"}, headers=AUTH
+    ).json()
     vectors = encoder.encode(["a", "b", "c"])
     np.testing.assert_allclose(body["matrix"], vectors[:2] @ vectors.T, atol=1e-5)
     assert_error(client.post("/v1/similarity", json={}, headers=AUTH), 422, "exactly one of 'pairs' or 'texts'")
@@ -123,7 +147,11 @@ def test_similarity_pairs_and_matrix(client, encoder):
 DOCS = [
     {"id": "cat", "text": "The cat sleeps on the warm windowsill.", "metadata": {"topic": "pets", "year": 2021}},
     {"id": "dog", "text": "A dog fetches the ball in the park.", "metadata": {"topic": "pets", "year": 2023}},
-    {"id": "stocks", "text": "Stocks fell sharply after weak earnings.", "metadata": {"topic": "finance", "year": 2023}},
+    {
+        "id": "stocks",
+        "text": "Stocks fell sharply after weak earnings.",
+        "metadata": {"topic": "finance", "year": 2023},
+    },
 ]
 
 
@@ -141,7 +169,11 @@ def test_collection_lifecycle(client, docs_collection):
     info = client.get("/v1/collections/docs", headers=AUTH).json()
     assert (info["count"], info["dimension"], info["model"]) == (3, 384, "sentence-transformers/all-MiniLM-L6-v2")
     assert_error(client.post("/v1/collections", json={"name": "docs"}, headers=AUTH), 409, "already exists")
-    assert client.get("/v1/collections/docs/documents/dog", headers=AUTH).json() == {"id": "dog", "text": DOCS[1]["text"], "metadata": DOCS[1]["metadata"]}
+    assert client.get("/v1/collections/docs/documents/dog", headers=AUTH).json() == {
+        "id": "dog",
+        "text": DOCS[1]["text"],
+        "metadata": DOCS[1]["metadata"],
+    }
     assert_error(client.get("/v1/collections/docs/documents/nope", headers=AUTH), 404, "document 'nope' not found")
     again = client.post("/v1/collections/docs/documents", json={"documents": DOCS[:1]}, headers=AUTH).json()
     assert again["unchanged"] == 1
@@ -164,11 +196,27 @@ def test_search_with_vector_and_errors(client, encoder, docs_collection):
     vector = encoder.encode("Markets dropped").tolist()
     hits = client.post("/v1/collections/docs/search", json={"query": vector, "k": 1}, headers=AUTH).json()["hits"]
     assert hits[0]["id"] == "stocks"
-    assert_error(client.post("/v1/collections/docs/search", json={"query": [0.1, 0.2], "k": 1}, headers=AUTH), 400, "384")
-    assert_error(client.post("/v1/collections/docs/search", json={"query": "x", "k": 51}, headers=AUTH), 422, "k=51 exceeds the limit of 50 (max_k)")
+    assert_error(
+        client.post("/v1/collections/docs/search", json={"query": [0.1, 0.2], "k": 1}, headers=AUTH), 400, "384"
+    )
+    assert_error(
+        client.post("/v1/collections/docs/search", json={"query": "x", "k": 51}, headers=AUTH),
+        422,
+        "k=51 exceeds the limit of 50 (max_k)",
+    )
     assert_error(client.post("/v1/collections/docs/search", json={"query": "x", "k": 0}, headers=AUTH), 422, "body.k")
-    assert_error(client.post("/v1/collections/docs/search", json={"query": "x", "filter": {"year": {"$regex": 1}}}, headers=AUTH), 400, "$regex")
-    assert_error(client.post("/v1/collections/missing/search", json={"query": "x"}, headers=AUTH), 404, "collection 'missing' not found")
+    assert_error(
+        client.post(
+            "/v1/collections/docs/search", json={"query": "x", "filter": {"year": {"$regex": 1}}}, headers=AUTH
+        ),
+        400,
+        "$regex",
+    )
+    assert_error(
+        client.post("/v1/collections/missing/search", json={"query": "x"}, headers=AUTH),
+        404,
+        "collection 'missing' not found",
+    )
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", "x" * 65, "sp ace", "semi;colon"])
@@ -178,17 +226,35 @@ def test_collection_names_are_validated(client, name):
 
 def test_upsert_errors(client, docs_collection):
     url = "/v1/collections/docs/documents"
-    assert_error(client.post(url, json={"documents": [{"id": "a", "text": "x"}, {"text": "y"}]}, headers=AUTH), 422, "documents[1] has no id")
-    assert_error(client.post(url, json={"documents": [{"id": "a"}]}, headers=AUTH), 422, "documents[0] needs a text or a vector")
-    assert_error(client.post(url, json={"documents": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}, headers=AUTH), 400, "'a'")
-    assert_error(client.post(url, json={"documents": [{"id": str(i), "text": "t"} for i in range(17)]}, headers=AUTH), 413, "max_texts")
+    assert_error(
+        client.post(url, json={"documents": [{"id": "a", "text": "x"}, {"text": "y"}]}, headers=AUTH),
+        422,
+        "documents[1] has no id",
+    )
+    assert_error(
+        client.post(url, json={"documents": [{"id": "a"}]}, headers=AUTH), 422, "documents[0] needs a text or a vector"
+    )
+    assert_error(
+        client.post(url, json={"documents": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}, headers=AUTH),
+        400,
+        "'a'",
+    )
+    assert_error(
+        client.post(url, json={"documents": [{"id": str(i), "text": "t"} for i in range(17)]}, headers=AUTH),
+        413,
+        "max_texts",
+    )
 
 
 def test_delete_documents_and_collection(client):
     client.post("/v1/collections", json={"name": "scratch"}, headers=AUTH)
     client.post("/v1/collections/scratch/documents", json={"documents": DOCS}, headers=AUTH)
-    assert client.request("DELETE", "/v1/collections/scratch/documents", json={"ids": ["cat", "unknown"]}, headers=AUTH).json() == {"deleted": 1}
-    hits = client.post("/v1/collections/scratch/search", json={"query": "a cat sleeping", "k": 3}, headers=AUTH).json()["hits"]
+    assert client.request(
+        "DELETE", "/v1/collections/scratch/documents", json={"ids": ["cat", "unknown"]}, headers=AUTH
+    ).json() == {"deleted": 1}
+    hits = client.post("/v1/collections/scratch/search", json={"query": "a cat sleeping", "k": 3}, headers=AUTH).json()[
+        "hits"
+    ]
     assert "cat" not in [h["id"] for h in hits]
     assert client.delete("/v1/collections/scratch", headers=AUTH).json() == {"deleted": "scratch"}
     assert_error(client.get("/v1/collections/scratch", headers=AUTH), 404, "not found")
@@ -198,15 +264,25 @@ def test_metrics_exposition(client):
     client.post("/v1/embeddings", json={"input": "count me"}, headers=AUTH)
     text = client.get("/metrics", headers=AUTH).text
     assert 'simvec_requests_total{method="POST",route="/v1/embeddings",status="200"}' in text
-    assert "simvec_request_seconds_bucket" in text and "simvec_batch_texts_count" in text and "simvec_queue_depth" in text
+    assert (
+        "simvec_request_seconds_bucket" in text and "simvec_batch_texts_count" in text and "simvec_queue_depth" in text
+    )
     assert KEY not in text
 
 
 def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json", headers=AUTH).json()["paths"]
-    for path in ("/v1/embeddings", "/v1/similarity", "/v1/collections", "/v1/collections/{name}",
-                 "/v1/collections/{name}/documents", "/v1/collections/{name}/search",
-                 "/v1/collections/{name}/documents/{doc_id}", "/healthz", "/metrics"):
+    for path in (
+        "/v1/embeddings",
+        "/v1/similarity",
+        "/v1/collections",
+        "/v1/collections/{name}",
+        "/v1/collections/{name}/documents",
+        "/v1/collections/{name}/search",
+        "/v1/collections/{name}/documents/{doc_id}",
+        "/healthz",
+        "/metrics",
+    ):
         assert path in paths
 
 

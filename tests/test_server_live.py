@@ -45,8 +45,9 @@ def test_openai_client_gets_the_encoders_vectors(openai_client, encoder):
 
 
 def test_openai_client_float_format_and_dimensions(openai_client, encoder):
-    response = openai_client.embeddings.create(model="sentence-transformers/all-MiniLM-L6-v2", input="hello there",
-                                               encoding_format="float", dimensions=128)
+    response = openai_client.embeddings.create(
+        model="sentence-transformers/all-MiniLM-L6-v2", input="hello there", encoding_format="float", dimensions=128
+    )
     assert len(response.data[0].embedding) == 128
     assert cosines([response.data[0].embedding], [encoder.encode("hello there", truncate_dim=128)])[0] >= 0.9999
 
@@ -83,10 +84,13 @@ def test_no_server_errors_on_generated_requests(server_url):
     assert len(operations) >= 12
 
     for operation in operations:
+
         @given(case=operation.as_strategy())
         @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def no_server_error(case):
             response = case.call(base_url=server_url, headers=auth, timeout=120)
-            assert response.status_code < 500, f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+            assert response.status_code < 500, (
+                f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+            )
 
         no_server_error()

@@ -46,7 +46,7 @@ def test_top_k_equals_brute_force(vectors, metric):
     queries, docs = vectors
     indices, scores = sim.top_k(queries, docs, k=4, metric=metric)
     full = sim.pairwise(queries, docs, metric)
-    for row, (idx, sc) in enumerate(zip(indices, scores)):
+    for row, (idx, sc) in enumerate(zip(indices, scores, strict=False)):
         order = np.argsort(-full[row] if sim.higher_is_closer(metric) else full[row], kind="stable")[:4]
         np.testing.assert_array_equal(idx, order)
         np.testing.assert_allclose(sc, full[row][order], rtol=1e-6)

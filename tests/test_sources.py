@@ -21,7 +21,10 @@ def test_txt_keeps_every_line(tmp_path):
 def test_jsonl_fields_ids_metadata(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text(
-        json.dumps({"id": 7, "body": "hello", "lang": "en"}) + "\n\n" + json.dumps({"id": "b", "body": "hé", "lang": "fr"}) + "\n",
+        json.dumps({"id": 7, "body": "hello", "lang": "en"})
+        + "\n\n"
+        + json.dumps({"id": "b", "body": "hé", "lang": "fr"})
+        + "\n",
         encoding="utf-8",
     )
     records = list(read_records(path, text_field="body", id_field="id"))

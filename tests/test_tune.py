@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_codecs import _one_faiss_thread  # noqa: F401  autouse: one FAISS thread per module
 from simvec.eval.compression import Workbench, pareto_front, pseudo_queries, tune
+from test_codecs import _one_faiss_thread  # noqa: F401  autouse: one FAISS thread per module
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "simvec" / "data" / "sample_corpus.jsonl"
 
@@ -62,15 +62,26 @@ def test_cli_tune_with_pseudo_queries(tmp_path, encoder) -> None:
     with Collection.create(tmp_path / "c", model=encoder) as collection:
         collection.add([row["text"] for row in rows], ids=[str(row.get("id", i)) for i, row in enumerate(rows)])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "simvec", "tune", str(tmp_path / "c"), *a], capture_output=True, text=True, env=env)  # noqa: E731
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "simvec", "tune", str(tmp_path / "c"), *a], capture_output=True, text=True, env=env
+        )
+
     missed = run("--ram-bytes-per-vector", "8", "--min-retention", "101", "--pseudo-queries", "40")
     assert missed.returncode == 1, missed.stderr
     assert "no configuration meets the target" in missed.stdout and "best found: pca64-binary-itq" in missed.stdout
     assert "pq8" in missed.stderr and "skipped" in missed.stderr  # 100 documents cannot train PQ: said, not crashed
-    chosen = run("--ram-bytes-per-vector", "8", "--min-retention", "0.05", "--pseudo-queries", "40", "--apply", "--json")
+    chosen = run(
+        "--ram-bytes-per-vector", "8", "--min-retention", "0.05", "--pseudo-queries", "40", "--apply", "--json"
+    )
     assert chosen.returncode == 0, chosen.stderr
     payload = json.loads(chosen.stdout)
-    assert payload["chosen"] == "pca64-binary-itq+int8x10" and payload["applied"] and payload["metric"] == "recall@10 vs float32 exact"
+    assert (
+        payload["chosen"] == "pca64-binary-itq+int8x10"
+        and payload["applied"]
+        and payload["metric"] == "recall@10 vs float32 exact"
+    )
     with Collection.open(tmp_path / "c") as collection:
         assert collection.compression.name == "pca64-binary-itq+int8x10"
         assert len(collection.search("a question about science", 5)) == 5

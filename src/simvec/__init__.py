@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from simvec.encoders import DEFAULT_MODEL_ID, EncodeStats, Encoder, ModelCard
-from simvec.errors import InputFileError, ModelLoadError, SimvecError
+from simvec.encoders import DEFAULT_MODEL_ID, Encoder, EncodeStats, ModelCard
+from simvec.errors import (
+    CodecError,
+    CollectionError,
+    CollectionExists,
+    CollectionNotFound,
+    FilterError,
+    InputError,
+    InputFileError,
+    InputTypeError,
+    LimitExceeded,
+    MissingDependencyError,
+    ModelError,
+    ModelLoadError,
+    SimvecError,
+)
 from simvec.store import Collection
 from simvec.vectors import similarity as _similarity
 
@@ -25,12 +39,22 @@ def similarity(a: str, b: str, *, model: str | None = None, metric: str = "cosin
 
 
 __all__ = [
+    "CodecError",
     "Collection",
+    "CollectionError",
+    "CollectionExists",
+    "CollectionNotFound",
     "DEFAULT_MODEL_ID",
     "EncodeStats",
     "Encoder",
+    "FilterError",
+    "InputError",
     "InputFileError",
+    "InputTypeError",
+    "LimitExceeded",
+    "MissingDependencyError",
     "ModelCard",
+    "ModelError",
     "ModelLoadError",
     "SimvecError",
     "default_encoder",

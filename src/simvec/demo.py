@@ -42,12 +42,12 @@ def run_demo(console: Console | None = None) -> None:
     )
     query_vectors = encoder.encode_queries(list(QUERIES))
     indices, scores = top_k(query_vectors, doc_vectors, k=3)
-    for query, hit_ids, hit_scores in zip(QUERIES, indices, scores):
+    for query, hit_ids, hit_scores in zip(QUERIES, indices, scores, strict=False):
         table = Table(title=f"query: {query}", title_justify="left", show_header=True)
         table.add_column("score", justify="right")
         table.add_column("topic")
         table.add_column("document")
-        for i, score in zip(hit_ids, hit_scores):
+        for i, score in zip(hit_ids, hit_scores, strict=False):
             table.add_row(f"{score:.3f}", corpus[i]["topic"], corpus[i]["text"])
         console.print(table)
     a, b, c = encoder.encode(list(PAIR))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simvec.errors import InputFileError
+from simvec.errors import InputError, InputFileError
 
 INPUT_FORMATS = (".txt", ".jsonl", ".csv", ".parquet")
 OUTPUT_FORMATS = (".npy", ".parquet")
@@ -34,20 +34,24 @@ def input_format(path: str | Path) -> str:
     """The file's format by extension, or an error listing the supported ones."""
     suffix = Path(path).suffix.lower()
     if suffix not in INPUT_FORMATS:
-        raise InputFileError(str(path), f"unknown input extension {suffix or '(none)'!r}; use one of {', '.join(INPUT_FORMATS)}")
+        raise InputFileError(
+            str(path), f"unknown input extension {suffix or '(none)'!r}; use one of {', '.join(INPUT_FORMATS)}"
+        )
     return suffix
 
 
 def _decoded_lines(path: Path, errors: str) -> Iterator[tuple[int, str]]:
     if errors not in ERROR_MODES:
-        raise ValueError(f"errors must be one of {ERROR_MODES}, got {errors!r}")
+        raise InputError(f"errors must be one of {ERROR_MODES}, got {errors!r}")
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 yield number, raw.decode("utf-8", errors=errors)
             except UnicodeDecodeError as exc:
                 raise InputFileError(
-                    str(path), f"invalid UTF-8 at byte {exc.start} of the line; pass --errors replace to substitute it", number
+                    str(path),
+                    f"invalid UTF-8 at byte {exc.start} of the line; pass --errors replace to substitute it",
+                    number,
                 ) from None
 
 
@@ -57,10 +61,14 @@ def _text_value(value: object, name: str, path: Path, line: int) -> str:
     return value
 
 
-def _record(row: dict, line: int, path: Path, text_field: str, id_field: str | None, metadata_fields: Sequence[str] | None) -> Record:
+def _record(
+    row: dict, line: int, path: Path, text_field: str, id_field: str | None, metadata_fields: Sequence[str] | None
+) -> Record:
     def need(name: str) -> object:
         if name not in row:
-            raise InputFileError(str(path), f"missing field {name!r} (fields present: {', '.join(map(str, row)) or 'none'})", line)
+            raise InputFileError(
+                str(path), f"missing field {name!r} (fields present: {', '.join(map(str, row)) or 'none'})", line
+            )
         return row[name]
 
     text = _text_value(need(text_field), text_field, path, line)
@@ -118,7 +126,9 @@ def read_records(
         yield from _parquet_records(path, text_field, id_field, metadata_fields)
 
 
-def _parquet_records(path: Path, text_field: str, id_field: str | None, metadata_fields: Sequence[str] | None) -> Iterator[Record]:
+def _parquet_records(
+    path: Path, text_field: str, id_field: str | None, metadata_fields: Sequence[str] | None
+) -> Iterator[Record]:
     import pyarrow.parquet as pq
 
     try:
@@ -141,7 +151,9 @@ def write_vectors(path: str | Path, vectors: np.ndarray, ids: Sequence[str]) -> 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
-        raise InputFileError(str(path), f"unknown output extension {suffix or '(none)'!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+        raise InputFileError(
+            str(path), f"unknown output extension {suffix or '(none)'!r}; use one of {', '.join(OUTPUT_FORMATS)}"
+        )
     if suffix == ".npy":
         np.save(path, vectors)
         return
@@ -149,5 +161,7 @@ def write_vectors(path: str | Path, vectors: np.ndarray, ids: Sequence[str]) -> 
     import pyarrow.parquet as pq
 
     flat = pa.array(np.ascontiguousarray(vectors).reshape(-1))
-    column = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]) if len(vectors) else pa.array([], pa.list_(flat.type))
+    column = (
+        pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]) if len(vectors) else pa.array([], pa.list_(flat.type))
+    )
     pq.write_table(pa.table({"id": pa.array(list(ids), pa.string()), "vector": column}), path)

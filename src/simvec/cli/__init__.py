@@ -6,16 +6,16 @@ import sys
 
 import typer
 
-from simvec.cli.app import app
-from simvec.errors import SimvecError
+from simvec.cli import cache as _cache  # noqa: F401
+from simvec.cli import collection as _collection  # noqa: F401
+from simvec.cli import compress as _compress  # noqa: F401
 
 # Importing the command modules registers their commands on `app`.
-from simvec.cli import embed as _embed  # noqa: F401,E402
-from simvec.cli import cache as _cache  # noqa: F401,E402
-from simvec.cli import evaluate as _evaluate  # noqa: F401,E402
-from simvec.cli import collection as _collection  # noqa: F401,E402
-from simvec.cli import serve as _serve  # noqa: F401,E402
-from simvec.cli import compress as _compress  # noqa: F401,E402
+from simvec.cli import embed as _embed  # noqa: F401
+from simvec.cli import evaluate as _evaluate  # noqa: F401
+from simvec.cli import serve as _serve  # noqa: F401
+from simvec.cli.app import app
+from simvec.errors import SimvecError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         exc.show()
         sys.exit(getattr(exc, "exit_code", 2))
-    except (SimvecError, ValueError, TypeError, OSError) as exc:
+    except SimvecError as exc:
         print(f"simvec: error: {exc}", file=sys.stderr)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

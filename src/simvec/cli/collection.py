@@ -13,7 +13,9 @@ from rich.table import Table
 from simvec.cli.app import JsonOption, ModelOption, app, eval_app, print_json
 from simvec.sources import ERROR_MODES, read_records
 
-collection_app = typer.Typer(help="Persistent collections: add documents, search them (dense, keyword, hybrid).", no_args_is_help=True)
+collection_app = typer.Typer(
+    help="Persistent collections: add documents, search them (dense, keyword, hybrid).", no_args_is_help=True
+)
 app.add_typer(collection_app, name="collection")
 
 PathArgument = typer.Argument(..., help="Collection directory.")
@@ -37,14 +39,25 @@ def create(
     model: str = ModelOption,
     index: str = typer.Option("auto", help="auto (flat when small, HNSW above 100,000 documents), flat, hnsw or ivf."),
     metric: str = typer.Option("cosine", help="cosine, dot or euclidean."),
-    compression: str = typer.Option(None, "--compression", help="Codes kept in RAM: float16, int8, binary, binary-itq, pq48, t256-binary, ... (default: float32)."),
-    rescore: str = typer.Option(None, "--rescore", help="Second stage from disk for compressed collections: int8, float32 or none."),
+    compression: str = typer.Option(
+        None,
+        "--compression",
+        help="Codes kept in RAM: float16, int8, binary, binary-itq, pq48, t256-binary, ... (default: float32).",
+    ),
+    rescore: str = typer.Option(
+        None, "--rescore", help="Second stage from disk for compressed collections: int8, float32 or none."
+    ),
 ) -> None:
     """Create an empty collection at PATH for a model."""
     from simvec.store import Collection
 
-    with Collection.create(path, model=model, index=index, metric=metric, compression=compression, rescore=rescore) as collection:
-        typer.echo(f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric})", err=True)
+    with Collection.create(
+        path, model=model, index=index, metric=metric, compression=compression, rescore=rescore
+    ) as collection:
+        typer.echo(
+            f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric})",
+            err=True,
+        )
 
 
 def _estimate_records(path: Path) -> int | None:
@@ -65,11 +78,19 @@ def add(
     path: Path = PathArgument,
     input: Path = typer.Argument(..., help="Input file: .txt (a text per line), .jsonl, .csv or .parquet."),
     text_field: str = typer.Option("text", "--text-field", help="Field / column holding the text."),
-    id_field: str = typer.Option(None, "--id-field", help="Field holding the document id (default: the line or row number)."),
-    metadata_fields: str = typer.Option(None, "--metadata-fields", help="Comma-separated fields to keep as metadata (default: all others)."),
-    batch_size: int = typer.Option(1000, "--batch-size", help="Documents per transaction (a killed run keeps every finished batch)."),
+    id_field: str = typer.Option(
+        None, "--id-field", help="Field holding the document id (default: the line or row number)."
+    ),
+    metadata_fields: str = typer.Option(
+        None, "--metadata-fields", help="Comma-separated fields to keep as metadata (default: all others)."
+    ),
+    batch_size: int = typer.Option(
+        1000, "--batch-size", help="Documents per transaction (a killed run keeps every finished batch)."
+    ),
     errors: str = typer.Option("strict", help=f"Invalid UTF-8: {' or '.join(ERROR_MODES)}."),
-    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse and store embeddings in the embedding cache (as `simvec embed`)."),
+    cache: bool = typer.Option(
+        True, "--cache/--no-cache", help="Reuse and store embeddings in the embedding cache (as `simvec embed`)."
+    ),
 ) -> None:
     """Add (or update) the documents of INPUT. Re-running skips documents whose text is unchanged."""
     from tqdm.auto import tqdm
@@ -78,15 +99,21 @@ def add(
     records = read_records(input, text_field=text_field, id_field=id_field, metadata_fields=fields, errors=errors)
     totals = {"added": 0, "updated": 0, "unchanged": 0}
     cache_hits = 0
-    with _open(path, cache=cache) as collection, tqdm(total=_estimate_records(input), unit="doc", desc="Adding", disable=not sys.stderr.isatty()) as bar:
+    with (
+        _open(path, cache=cache) as collection,
+        tqdm(total=_estimate_records(input), unit="doc", desc="Adding", disable=not sys.stderr.isatty()) as bar,
+    ):
         chunk: list = []
 
         def flush() -> None:
             nonlocal cache_hits
             stats_before = collection.encoder.last_stats
             result = collection.add(
-                [r.text for r in chunk], ids=[r.id if r.id is not None else str(r.line) for r in chunk],
-                metadata=[r.metadata for r in chunk], batch_size=batch_size, show_progress=False,
+                [r.text for r in chunk],
+                ids=[r.id if r.id is not None else str(r.line) for r in chunk],
+                metadata=[r.metadata for r in chunk],
+                batch_size=batch_size,
+                show_progress=False,
             )
             if collection.encoder.last_stats is not stats_before:  # this chunk was embedded
                 cache_hits += collection.encoder.last_stats.cache_hits
@@ -105,7 +132,10 @@ def add(
         collection.refresh()  # build and save the index now, not on the first search
         count = collection.count()
     from_cache = f" ({cache_hits} embeddings from the embedding cache)" if cache_hits else ""
-    typer.echo(f"{path}: {totals['added']} added, {totals['updated']} updated, {totals['unchanged']} unchanged{from_cache}; {count} documents", err=True)
+    typer.echo(
+        f"{path}: {totals['added']} added, {totals['updated']} updated, {totals['unchanged']} unchanged{from_cache}; {count} documents",
+        err=True,
+    )
 
 
 @collection_app.command("search")
@@ -113,7 +143,9 @@ def search(
     path: Path = PathArgument,
     query: str = typer.Argument(..., help="Query text."),
     k: int = typer.Option(10, "-k", "--k", help="Number of hits (1..10,000)."),
-    filter: str = typer.Option(None, "--filter", help='Metadata filter as JSON, e.g. \'{"lang": "en", "year": {"$gte": 2020}}\'.'),
+    filter: str = typer.Option(
+        None, "--filter", help='Metadata filter as JSON, e.g. \'{"lang": "en", "year": {"$gte": 2020}}\'.'
+    ),
     mode: str = typer.Option("dense", help="dense, keyword (BM25) or hybrid (reciprocal rank fusion)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even on an HNSW/IVF index."),
     ef_search: int = typer.Option(None, "--ef-search", help="HNSW efSearch (recall vs speed)."),
@@ -125,7 +157,9 @@ def search(
         try:
             parsed = json.loads(filter)
         except json.JSONDecodeError as exc:
-            raise typer.BadParameter(f"not valid JSON ({exc.msg} at column {exc.colno}): {filter}", param_hint="--filter") from None
+            raise typer.BadParameter(
+                f"not valid JSON ({exc.msg} at column {exc.colno}): {filter}", param_hint="--filter"
+            ) from None
     with _open(path) as collection:
         hits = collection.search(query, k, filter=parsed, mode=mode, exact=exact, ef_search=ef_search)
     if as_json:
@@ -135,7 +169,13 @@ def search(
     for column in ("#", "id", "score", "text", "metadata"):
         table.add_column(column, justify="right" if column in ("#", "score") else "left", overflow="fold")
     for rank, hit in enumerate(hits, start=1):
-        table.add_row(str(rank), hit.id, f"{hit.score:.4f}", (hit.text or "")[:80], json.dumps(hit.metadata, ensure_ascii=False)[:60])
+        table.add_row(
+            str(rank),
+            hit.id,
+            f"{hit.score:.4f}",
+            (hit.text or "")[:80],
+            json.dumps(hit.metadata, ensure_ascii=False)[:60],
+        )
     Console().print(table)
 
 
@@ -162,17 +202,27 @@ def info(path: Path = PathArgument, as_json: bool = JsonOption) -> None:
 @collection_app.command("compress")
 def compress(
     path: Path = PathArgument,
-    spec: str = typer.Argument(..., help='Compression: none, float16, int8, binary, binary-itq, pq48, opq32, t256-binary, or JSON {"codec": ...}.'),
-    rescore: str = typer.Option(None, "--rescore", help="Second stage from disk: int8, float32 or none (default: int8 for binary/pq)."),
-    multiplier: int = typer.Option(None, "--rescore-multiplier", help="First-stage candidates per requested hit (default 10)."),
+    spec: str = typer.Argument(
+        ...,
+        help='Compression: none, float16, int8, binary, binary-itq, pq48, opq32, t256-binary, or JSON {"codec": ...}.',
+    ),
+    rescore: str = typer.Option(
+        None, "--rescore", help="Second stage from disk: int8, float32 or none (default: int8 for binary/pq)."
+    ),
+    multiplier: int = typer.Option(
+        None, "--rescore-multiplier", help="First-stage candidates per requested hit (default 10)."
+    ),
 ) -> None:
     """Change a collection's compression; rebuilds the derived files from the stored vectors (no re-embedding)."""
     parsed = None if spec == "none" else json.loads(spec) if spec.lstrip().startswith("{") else spec
     with _open(path) as collection:
         collection.set_compression(parsed, rescore=rescore, rescore_multiplier=multiplier)
         details = collection.info()
-    typer.echo(f"{path}: compression {details['compression']}, {details['ram_bytes_per_vector']} bytes/vector in RAM, "
-               f"{details['rescore_bytes_per_vector']} bytes/vector memory-mapped for rescoring", err=True)
+    typer.echo(
+        f"{path}: compression {details['compression']}, {details['ram_bytes_per_vector']} bytes/vector in RAM, "
+        f"{details['rescore_bytes_per_vector']} bytes/vector memory-mapped for rescoring",
+        err=True,
+    )
 
 
 @collection_app.command("export")
@@ -184,7 +234,9 @@ def export(
     """Write every document (id, text, metadata, optionally vector) to OUTPUT."""
     suffix = output.suffix.lower()
     if suffix not in (".jsonl", ".parquet"):
-        raise typer.BadParameter(f"unknown output extension {suffix or '(none)'!r}; use .jsonl or .parquet", param_hint="OUTPUT")
+        raise typer.BadParameter(
+            f"unknown output extension {suffix or '(none)'!r}; use .jsonl or .parquet", param_hint="OUTPUT"
+        )
     with _open(path) as collection:
         rows = []
         for doc_id, text, metadata in collection:
@@ -213,7 +265,9 @@ def eval_retrieval(
     mode: str = typer.Option("dense", help="dense (exact search), keyword (BM25), hybrid, or all."),
     split: str = typer.Option("test", help="qrels split."),
     model: str = ModelOption,
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where the corpus collection (its embeddings) is kept (default ~/.cache/simvec)."),
+    cache_dir: Path = typer.Option(
+        None, "--cache-dir", help="Where the corpus collection (its embeddings) is kept (default ~/.cache/simvec)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """nDCG@10, MRR@10, Recall@100 and MAP@100 (pytrec_eval); dense mode adds HNSW recall@10 vs exact."""
@@ -226,11 +280,15 @@ def eval_retrieval(
     if as_json:
         print_json({"results": [r.as_dict() for r in results]})
         return
-    table = Table(title=f"Retrieval — {results[0].dataset} ({results[0].queries} queries, {results[0].documents} documents)")
+    table = Table(
+        title=f"Retrieval — {results[0].dataset} ({results[0].queries} queries, {results[0].documents} documents)"
+    )
     for column in ("mode", "nDCG@10", "MRR@10", "Recall@100", "MAP@100", "HNSW recall@10"):
         table.add_column(column, justify="left" if column == "mode" else "right")
     for r in results:
         m = r.metrics
         hnsw = f"{r.hnsw_recall_at_10:.4f}" if r.hnsw_recall_at_10 is not None else ""
-        table.add_row(r.mode, f"{m['ndcg@10']:.4f}", f"{m['mrr@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['map@100']:.4f}", hnsw)
+        table.add_row(
+            r.mode, f"{m['ndcg@10']:.4f}", f"{m['mrr@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['map@100']:.4f}", hnsw
+        )
     Console().print(table)

@@ -19,12 +19,21 @@ app.add_typer(bench_app, name="bench")
 def _table(title: str, measured, chosen: str | None = None) -> Table:
     table = Table(title=title)
     for column in ("config", "RAM B/vec", "disk B/vec", "nDCG@10", "retention", "recall@10", "QPS", "anchor"):
-        table.add_column(column, justify="left" if column in ("config", "anchor") else "right", no_wrap=column != "anchor")
+        table.add_column(
+            column, justify="left" if column in ("config", "anchor") else "right", no_wrap=column != "anchor"
+        )
     for m in measured:
         mark = " *" if m.config == chosen else ""
-        table.add_row(m.config + mark, str(m.ram_bytes_per_vector), str(m.disk_bytes_per_vector),
-                      f"{m.ndcg_at_10:.4f}" if m.ndcg_at_10 is not None else "", f"{100 * m.retention:.2f}%",
-                      f"{m.recall_at_10:.3f}", f"{m.qps:,.0f}", m.anchor or "")
+        table.add_row(
+            m.config + mark,
+            str(m.ram_bytes_per_vector),
+            str(m.disk_bytes_per_vector),
+            f"{m.ndcg_at_10:.4f}" if m.ndcg_at_10 is not None else "",
+            f"{100 * m.retention:.2f}%",
+            f"{m.recall_at_10:.3f}",
+            f"{m.qps:,.0f}",
+            m.anchor or "",
+        )
     return table
 
 
@@ -33,9 +42,13 @@ def bench_compression(
     data: Path = typer.Option(..., "--data", help="BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),
     model: str = ModelOption,
     split: str = typer.Option("test", help="qrels split."),
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where the embedded corpus collection is kept (default ~/.cache/simvec)."),
+    cache_dir: Path = typer.Option(
+        None, "--cache-dir", help="Where the embedded corpus collection is kept (default ~/.cache/simvec)."
+    ),
     as_json: bool = JsonOption,
-    plot: Path = typer.Option(None, "--plot", help="Write a PNG of retention vs RAM bytes/vector with the Pareto front."),
+    plot: Path = typer.Option(
+        None, "--plot", help="Write a PNG of retention vs RAM bytes/vector with the Pareto front."
+    ),
 ) -> None:
     """nDCG@10, retention and recall@10 vs float32 exact, RAM/disk bytes per vector and QPS for every codec setting."""
     from simvec.encoders import Encoder
@@ -61,8 +74,17 @@ def bench_compression(
         draw(results, plot, title)
         typer.echo(f"wrote {plot}", err=True)
     if as_json:
-        print_json({"dataset": beir.name, "model": encoder.model_id, "queries": len(query_ids), "documents": len(ids),
-                    "results": [r.as_dict() for r in results], "pareto_front": [r.config for r in pareto_front(results)], "targets": targets})
+        print_json(
+            {
+                "dataset": beir.name,
+                "model": encoder.model_id,
+                "queries": len(query_ids),
+                "documents": len(ids),
+                "results": [r.as_dict() for r in results],
+                "pareto_front": [r.config for r in pareto_front(results)],
+                "targets": targets,
+            }
+        )
         return
     console = Console(width=200)
     console.print(_table(title, results))
@@ -102,8 +124,12 @@ def tune_command(
     path: Path = typer.Argument(..., help="Collection directory."),
     ram_bytes_per_vector: int = typer.Option(..., "--ram-bytes-per-vector", help="RAM budget: code bytes per vector."),
     min_retention: float = typer.Option(..., "--min-retention", help="Target retention, e.g. 0.97 or 97."),
-    queries: Path = typer.Option(None, "--queries", help="Queries (.jsonl with _id/text, or .txt); default: pseudo-queries from documents."),
-    qrels: Path = typer.Option(None, "--qrels", help="Relevance judgements (BEIR qrels .tsv) for --queries: retention of nDCG@10."),
+    queries: Path = typer.Option(
+        None, "--queries", help="Queries (.jsonl with _id/text, or .txt); default: pseudo-queries from documents."
+    ),
+    qrels: Path = typer.Option(
+        None, "--qrels", help="Relevance judgements (BEIR qrels .tsv) for --queries: retention of nDCG@10."
+    ),
     pseudo: int = typer.Option(200, "--pseudo-queries", help="How many pseudo-queries to sample without --queries."),
     apply: bool = typer.Option(False, "--apply", help="Switch the collection to the chosen configuration."),
     as_json: bool = JsonOption,
@@ -129,8 +155,18 @@ def tune_command(
         else:
             texts = pseudo_queries([text or "" for _, text, _ in collection], pseudo)
             query_ids = [str(i) for i in range(len(texts))]
-        qvecs = collection.check_vectors(collection.encoder.encode_queries(texts, normalize=collection.metric == "cosine", show_progress=False), "queries")
-        bench = Workbench(ids, vectors, qvecs, metric="l2" if collection.metric == "euclidean" else "ip", query_ids=query_ids, qrels=judged)
+        qvecs = collection.check_vectors(
+            collection.encoder.encode_queries(texts, normalize=collection.metric == "cosine", show_progress=False),
+            "queries",
+        )
+        bench = Workbench(
+            ids,
+            vectors,
+            qvecs,
+            metric="l2" if collection.metric == "euclidean" else "ip",
+            query_ids=query_ids,
+            qrels=judged,
+        )
         try:
             result = tune(bench, ram_bytes_per_vector, target, progress=lambda message: typer.echo(message, err=True))
         finally:
@@ -138,12 +174,25 @@ def tune_command(
         if apply and result.chosen is not None:
             collection.set_compression(result.chosen.spec)
     if as_json:
-        print_json({"metric": result.metric, "queries": len(texts), "measured": [m.as_dict() for m in result.measured],
-                    "chosen": result.chosen.config if result.chosen else None, "best": result.best.config if result.best else None,
-                    "reason": result.reason, "applied": bool(apply and result.chosen)})
+        print_json(
+            {
+                "metric": result.metric,
+                "queries": len(texts),
+                "measured": [m.as_dict() for m in result.measured],
+                "chosen": result.chosen.config if result.chosen else None,
+                "best": result.best.config if result.best else None,
+                "reason": result.reason,
+                "applied": bool(apply and result.chosen),
+            }
+        )
     else:
-        Console(width=200).print(_table(f"Tuning {path}: {len(texts)} {'judged' if judged else 'pseudo-' if not queries else ''}queries, {result.metric}",
-                                        result.measured, result.chosen.config if result.chosen else None))
+        Console(width=200).print(
+            _table(
+                f"Tuning {path}: {len(texts)} {'judged' if judged else 'pseudo-' if not queries else ''}queries, {result.metric}",
+                result.measured,
+                result.chosen.config if result.chosen else None,
+            )
+        )
         typer.echo(("chosen: " if result.chosen else "no configuration meets the target: ") + result.reason)
         if apply and result.chosen:
             typer.echo(f"applied {result.chosen.config} to {path}")

@@ -22,7 +22,9 @@ BackendOption = typer.Option(
 def embed(
     input: Path = typer.Argument(..., help="Input file: .txt (a text per line), .jsonl, .csv or .parquet."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file: .npy (matrix) or .parquet (id, vector)."),
-    field: str = typer.Option("text", "--field", "--column", help="JSON field / CSV or parquet column holding the text."),
+    field: str = typer.Option(
+        "text", "--field", "--column", help="JSON field / CSV or parquet column holding the text."
+    ),
     id_field: str = typer.Option(None, "--id-field", help="Field holding an id (default: the line or row number)."),
     model: str = ModelOption,
     prompt: str = typer.Option(None, help='Prefix for every text, e.g. "query: ".'),
@@ -39,18 +41,28 @@ def embed(
     from simvec.encoders import Encoder
 
     if output.suffix.lower() not in (".npy", ".parquet"):
-        raise typer.BadParameter(f"unknown output extension {output.suffix or '(none)'!r}; use .npy or .parquet", param_hint="--output")
+        raise typer.BadParameter(
+            f"unknown output extension {output.suffix or '(none)'!r}; use .npy or .parquet", param_hint="--output"
+        )
     records = list(read_records(input, text_field=field, id_field=id_field, errors=errors))
     encoder = Encoder(model, backend=backend, cache=(cache_path or True) if cache else None)
     vectors = encoder.encode(
-        [r.text for r in records], prompt=prompt, precision=precision, truncate_dim=truncate_dim,
-        batch_size=batch_size, normalize=normalize,
+        [r.text for r in records],
+        prompt=prompt,
+        precision=precision,
+        truncate_dim=truncate_dim,
+        batch_size=batch_size,
+        normalize=normalize,
     )
     write_vectors(output, vectors, [r.id if r.id is not None else str(r.line) for r in records])
     stats = encoder.last_stats
     typer.echo(
         f"wrote {len(records)} vectors of shape {tuple(vectors.shape[1:])} {vectors.dtype} to {output}"
-        + (f" ({stats.truncated} texts truncated to {encoder.max_seq_length} tokens)" if stats and stats.truncated else "")
+        + (
+            f" ({stats.truncated} texts truncated to {encoder.max_seq_length} tokens)"
+            if stats and stats.truncated
+            else ""
+        )
         + (f"; {stats.cache_hits} from the cache" if stats and stats.cache_hits else ""),
         err=True,
     )
@@ -69,7 +81,9 @@ def similarity(
     if len(texts) < 2:
         raise typer.BadParameter("give at least two texts")
     if metric not in METRICS:
-        raise typer.BadParameter(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}", param_hint="--metric")
+        raise typer.BadParameter(
+            f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}", param_hint="--metric"
+        )
     vectors = Encoder(model).encode(texts)
     matrix = pairwise(vectors, vectors, metric)
     if as_json:

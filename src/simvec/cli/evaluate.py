@@ -35,9 +35,20 @@ def eval_sts(
         table.add_column(column, justify="left" if column == "dataset" else "right", no_wrap=True)
     for r in results:
         table.add_row(
-            r.dataset, str(r.pairs), f"{r.spearman:.2f}", f"{r.spearman_ci[0]:.2f}–{r.spearman_ci[1]:.2f}",
-            f"{r.pearson:.2f}", f"{r.pearson_ci[0]:.2f}–{r.pearson_ci[1]:.2f}",
+            r.dataset,
+            str(r.pairs),
+            f"{r.spearman:.2f}",
+            f"{r.spearman_ci[0]:.2f}–{r.spearman_ci[1]:.2f}",
+            f"{r.pearson:.2f}",
+            f"{r.pearson_ci[0]:.2f}–{r.pearson_ci[1]:.2f}",
         )
     if len(results) > 1:
-        table.add_row("average", str(sum(r.pairs for r in results)), f"{sum(r.spearman for r in results) / len(results):.2f}", "", f"{sum(r.pearson for r in results) / len(results):.2f}", "")
+        table.add_row(
+            "average",
+            str(sum(r.pairs for r in results)),
+            f"{sum(r.spearman for r in results) / len(results):.2f}",
+            "",
+            f"{sum(r.pearson for r in results) / len(results):.2f}",
+            "",
+        )
     Console().print(table)

@@ -14,8 +14,8 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 MANIFEST = "manifest.json"
 # Files in a model directory that do not change its output; everything else is hashed.
@@ -45,7 +45,8 @@ def model_hash(model_dir: Path) -> str:
     Memoised per process on (path, size, mtime) of each file so repeated Encoders do not re-read the weights.
     """
     files = sorted(
-        p for p in Path(model_dir).rglob("*")
+        p
+        for p in Path(model_dir).rglob("*")
         if p.is_file() and p.name not in _UNHASHED and not _UNHASHED_DIRS & set(p.relative_to(model_dir).parts[:-1])
     )
     signature = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
@@ -91,7 +92,8 @@ def load_or_build(kind: str, key: str, build: Callable[[Path], None], describe: 
         build(tmp)
         files = {
             p.relative_to(tmp).as_posix(): {"size": p.stat().st_size, "sha256": file_sha256(p)}
-            for p in sorted(tmp.rglob("*")) if p.is_file()
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file()
         }
         _write_synced(tmp / MANIFEST, json.dumps({"kind": kind, "key": key, "files": files}, indent=2))
         _install(tmp, final)

@@ -136,7 +136,8 @@ def evaluate_candidates(card: ModelCard, tolerance: Tolerance) -> tuple[dict, di
         alone = np.concatenate([_vectors(backend, [t]) for t in texts[:8]])
         batch_cosine = float((alone * vectors[:8]).sum(axis=1).min())
         report[name] = {
-            "passed": min_cosine >= tolerance.min_cosine and pair_delta <= tolerance.max_pair_delta
+            "passed": min_cosine >= tolerance.min_cosine
+            and pair_delta <= tolerance.max_pair_delta
             and batch_cosine >= tolerance.min_batch_cosine,
             "min_cosine": round(min_cosine, 6),
             "max_pair_delta": round(pair_delta, 6),
@@ -145,8 +146,12 @@ def evaluate_candidates(card: ModelCard, tolerance: Tolerance) -> tuple[dict, di
         }
     passing = [n for n in CANDIDATES if report[n]["passed"]]
     chosen = max(passing, key=lambda n: report[n]["texts_per_s"])
-    return {"chosen": chosen, "reason": _reason(chosen, report, tolerance), "tolerance": asdict(tolerance),
-            "candidates": report}, loaded
+    return {
+        "chosen": chosen,
+        "reason": _reason(chosen, report, tolerance),
+        "tolerance": asdict(tolerance),
+        "candidates": report,
+    }, loaded
 
 
 def _summary(name: str, result: dict) -> str:

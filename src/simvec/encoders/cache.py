@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from simvec.encoders.artifacts import cache_dir
+from simvec.errors import InputTypeError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS namespaces (
@@ -95,7 +96,7 @@ class EmbeddingCache:
         """Store float32 vectors for texts (one transaction)."""
         rows = [
             (namespace, text_hash(t), np.ascontiguousarray(v, dtype=np.float32).tobytes(), int(f))
-            for t, v, f in zip(texts, vectors, truncated)
+            for t, v, f in zip(texts, vectors, truncated, strict=False)
         ]
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
@@ -150,4 +151,4 @@ def open_cache(cache: bool | str | Path | EmbeddingCache | None) -> EmbeddingCac
         return cache
     if isinstance(cache, (str, Path)):
         return EmbeddingCache(cache)
-    raise TypeError(f"cache must be None, a bool, a path or an EmbeddingCache, got {type(cache).__name__}")
+    raise InputTypeError(f"cache must be None, a bool, a path or an EmbeddingCache, got {type(cache).__name__}")

@@ -12,6 +12,7 @@ import numpy as np
 from simvec.encoders.base import Backend, EncodeStats
 from simvec.encoders.cache import EmbeddingCache, open_cache
 from simvec.encoders.models import ModelCard, resolve_model
+from simvec.errors import InputError, InputTypeError
 from simvec.vectors.quantize import check_precision, quantize
 from simvec.vectors.reduce import check_truncate_dim, truncate
 from simvec.vectors.similarity import l2_normalize
@@ -27,25 +28,25 @@ def as_text_list(texts: str | Iterable[str]) -> tuple[list[str], bool]:
     if isinstance(texts, str):
         texts, single = [texts], True
     elif isinstance(texts, (bytes, bytearray)):
-        raise TypeError("texts must be a str or a sequence of str, got bytes; decode it first")
+        raise InputTypeError("texts must be a str or a sequence of str, got bytes; decode it first")
     elif isinstance(texts, Iterable):
         texts, single = list(texts), False
     else:
-        raise TypeError(f"texts must be a str or a sequence of str, got {type(texts).__name__}")
+        raise InputTypeError(f"texts must be a str or a sequence of str, got {type(texts).__name__}")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
+            raise InputTypeError(f"texts[{i}] is {type(text).__name__}, expected str")
         if len(text) > MAX_TEXT_CHARS:
-            raise ValueError(f"texts[{i}] has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+            raise InputError(f"texts[{i}] has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
     return texts, single
 
 
 def load_backend(card: ModelCard, backend: str, device: str = "cpu") -> Backend:
     """Instantiate the named backend for a model ("auto" measures and picks one; see simvec.encoders.auto)."""
     if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     if device != "cpu" and backend not in ("torch", "auto"):
-        raise ValueError(f"backend {backend!r} runs on the CPU only; use backend='torch' for device={device!r}")
+        raise InputError(f"backend {backend!r} runs on the CPU only; use backend='torch' for device={device!r}")
     if backend == "torch" or device != "cpu":  # auto on an accelerator: torch (ONNX here is CPU-only)
         from simvec.encoders.transformer import TorchBackend
 
@@ -138,7 +139,7 @@ class Encoder:
         check_precision(precision)
         truncate_dim = check_truncate_dim(truncate_dim, self.dimension)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise ValueError(f"batch_size must be an int in 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
+            raise InputError(f"batch_size must be an int in 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
         prefix = self._prompt(prompt, prompt_name)
         if prefix:
             items = [prefix + text for text in items]
@@ -169,7 +170,7 @@ class Encoder:
 
     def _prompt(self, prompt: str | None, prompt_name: str | None) -> str:
         if prompt is not None and prompt_name is not None:
-            raise ValueError("give either prompt or prompt_name, not both")
+            raise InputError("give either prompt or prompt_name, not both")
         if prompt is not None:
             return prompt
         name = prompt_name or self.card.default_prompt_name
@@ -177,7 +178,7 @@ class Encoder:
             return ""
         if name not in self.card.prompts:
             known = ", ".join(self.card.prompts) or "none"
-            raise ValueError(f"model {self.model_id} has no prompt named {name!r} (its prompts: {known})")
+            raise InputError(f"model {self.model_id} has no prompt named {name!r} (its prompts: {known})")
         return self.card.prompts[name]
 
     def _embed(self, items: list[str], batch_size: int, show_progress: bool | None) -> tuple[np.ndarray, EncodeStats]:
@@ -216,7 +217,9 @@ class Encoder:
             self.cache.register(self._namespace, self.model_id, self.backend.fingerprint, self.dimension)
         return self._namespace
 
-    def _run_backend(self, items: list[str], batch_size: int, show_progress: bool | None) -> tuple[np.ndarray, EncodeStats]:
+    def _run_backend(
+        self, items: list[str], batch_size: int, show_progress: bool | None
+    ) -> tuple[np.ndarray, EncodeStats]:
         if show_progress is None:
             show_progress = len(items) > PROGRESS_THRESHOLD and sys.stderr.isatty()
         if not show_progress:

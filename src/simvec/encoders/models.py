@@ -87,9 +87,7 @@ def _pooling_mode(config: dict, path: Path) -> str:
         }
         chosen = [name for name, on in flags.items() if on]
         if len(chosen) != 1:
-            raise ModelLoadError(
-                f"{path}: exactly one pooling mode must be set, found {chosen or 'none'}"
-            )
+            raise ModelLoadError(f"{path}: exactly one pooling mode must be set, found {chosen or 'none'}")
         mode = chosen[0]
     if mode not in POOLING_MODES:
         raise ModelLoadError(f"{path}: pooling mode {mode!r} is not supported; supported: {POOLING_MODES}")

@@ -63,17 +63,26 @@ def export_fp32(card: ModelCard, out_dir: Path) -> None:
     with torch.inference_mode():
         # dynamo=False: the TorchScript exporter emits the BERT attention pattern that ORT's fusions recognise.
         torch.onnx.export(
-            Wrapper(), (ids, ids, torch.zeros_like(ids)), str(raw), input_names=names,
-            output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=OPSET, dynamo=False,
+            Wrapper(),
+            (ids, ids, torch.zeros_like(ids)),
+            str(raw),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
         )
     from onnxruntime.transformers.optimizer import optimize_model
 
     # opt_level=0: Python fusions only (Attention, SkipLayerNorm, BiasGelu, EmbedLayerNorm), no
     # hardware-specific ORT rewrites baked into the file; the session applies ORT_ENABLE_ALL at load.
     optimized = optimize_model(
-        str(raw), model_type="bert",  # ORT's encoder-only fusions (BERT, RoBERTa, MiniLM, MPNet-style graphs)
-        num_heads=getattr(config, "num_attention_heads", 0), hidden_size=getattr(config, "hidden_size", 0),
-        opt_level=0, use_gpu=False,
+        str(raw),
+        model_type="bert",  # ORT's encoder-only fusions (BERT, RoBERTa, MiniLM, MPNet-style graphs)
+        num_heads=getattr(config, "num_attention_heads", 0),
+        hidden_size=getattr(config, "hidden_size", 0),
+        opt_level=0,
+        use_gpu=False,
     )
     optimized.save_model_to_file(str(out_dir / "model.onnx"))
     raw.unlink()
@@ -92,7 +101,10 @@ def quantize_int8(fp32_dir: Path, out_dir: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
-        fp32_dir / "model.onnx", out_dir / "model.onnx", per_channel=True, reduce_range=False,
+        fp32_dir / "model.onnx",
+        out_dir / "model.onnx",
+        per_channel=True,
+        reduce_range=False,
         weight_type=QuantType.QInt8,
         # ONNX shape inference cannot type the outputs of ORT's fused (com.microsoft) ops; they are float32.
         extra_options={"DefaultTensorType": TensorProto.FLOAT},

@@ -5,11 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from simvec.errors import SimvecError
-
-
-class MissingDependencyError(SimvecError, ImportError):
-    """A backend needs a package that is not installed; the message names the pip package."""
+from simvec.errors import MissingDependencyError
 
 
 def require(module: str, package: str, backend: str) -> ModuleType:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from simvec.errors import ModelError
+
 
 def pool(token_embeddings: np.ndarray, attention_mask: np.ndarray, mode: str) -> np.ndarray:
     """Pool (batch, tokens, dim) embeddings under a (batch, tokens) mask into (batch, dim) float32."""
@@ -25,5 +27,5 @@ def pool(token_embeddings: np.ndarray, attention_mask: np.ndarray, mode: str) ->
         last = np.maximum(attention_mask.sum(axis=1) - 1, 0)
         pooled = token_embeddings[np.arange(len(last)), last]
     else:
-        raise ValueError(f"unknown pooling mode {mode!r}")
+        raise ModelError(f"unknown pooling mode {mode!r}")
     return np.ascontiguousarray(pooled, dtype=np.float32)

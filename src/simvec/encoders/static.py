@@ -60,7 +60,9 @@ class StaticBackend:
         for start in range(0, len(texts), step):
             chunk = list(texts[start : start + step])
             parts.append(
-                self.model.encode(chunk, batch_size=batch_size, max_length=None, normalize=False, use_multiprocessing=False)
+                self.model.encode(
+                    chunk, batch_size=batch_size, max_length=None, normalize=False, use_multiprocessing=False
+                )
             )
             if on_batch is not None:
                 on_batch(len(chunk))

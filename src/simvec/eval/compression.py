@@ -19,7 +19,13 @@ import numpy as np
 
 from simvec.index import exact_search
 from simvec.index.compressed import CodeIndex, RescoreStore, rescore
-from simvec.vectors.codecs import CodecError, CompressionSpec, disk_bytes_per_vector, parse_compression, ram_bytes_per_vector
+from simvec.vectors.codecs import (
+    CodecError,
+    CompressionSpec,
+    disk_bytes_per_vector,
+    parse_compression,
+    ram_bytes_per_vector,
+)
 
 K = 10
 ST_RESCORE_MULTIPLIER = 4  # sentence-transformers' semantic_search_faiss default for binary rescoring
@@ -27,13 +33,26 @@ ST_RESCORE_MULTIPLIER = 4  # sentence-transformers' semantic_search_faiss defaul
 
 def bench_specs(dimension: int) -> list[str | dict]:
     """The benchmark grid: plain precisions, binary with/without rotation and rescoring, PQ/OPQ, truncation x codec."""
-    grid: list[str | dict] = ["float16", "int8", {"codec": "binary", "rescore": "none"}, "binary",
-                              {"codec": "binary", "rescore": "float32"}, {"codec": "binary-itq", "rescore": "none"}, "binary-itq"]
+    grid: list[str | dict] = [
+        "float16",
+        "int8",
+        {"codec": "binary", "rescore": "none"},
+        "binary",
+        {"codec": "binary", "rescore": "float32"},
+        {"codec": "binary-itq", "rescore": "none"},
+        "binary-itq",
+    ]
     for m in (16, 24, 32, 48, 64):
         grid += [{"codec": f"pq{m}", "rescore": "none"}, f"pq{m}"]
     grid += ["opq24", "opq48"]
     for t in (256, 192, 128):
-        grid += [f"t{t}-float32", f"t{t}-int8", {"codec": "binary", "truncate_dim": t, "rescore": "none"}, f"t{t}-binary", f"t{t}-binary-itq"]
+        grid += [
+            f"t{t}-float32",
+            f"t{t}-int8",
+            {"codec": "binary", "truncate_dim": t, "rescore": "none"},
+            f"t{t}-binary",
+            f"t{t}-binary-itq",
+        ]
     for p in (256, 192, 128):  # PCA then ITQ: the whole spectrum squeezed into fewer balanced bits
         grid += [f"pca{p}-binary-itq", {"codec": "binary-itq", "pca_dim": p, "rescore": "float32"}]
     grid += [{"codec": "binary-itq", "pca_dim": 192, "rescore_multiplier": 4}, {"codec": "pq24", "rescore": "float32"}]
@@ -78,9 +97,22 @@ class Measurement:
 class Workbench:
     """Document vectors, query vectors and the float32 exact ground truth, ready to measure configurations on."""
 
-    def __init__(self, ids: list[str], vectors: np.ndarray, queries: np.ndarray, *, metric: str = "ip",
-                 query_ids: list[str] | None = None, qrels: dict[str, dict[str, int]] | None = None) -> None:
-        self.ids, self.vectors, self.queries, self.metric = np.asarray(ids), np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(queries, np.float32), metric
+    def __init__(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        queries: np.ndarray,
+        *,
+        metric: str = "ip",
+        query_ids: list[str] | None = None,
+        qrels: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        self.ids, self.vectors, self.queries, self.metric = (
+            np.asarray(ids),
+            np.ascontiguousarray(vectors, np.float32),
+            np.ascontiguousarray(queries, np.float32),
+            metric,
+        )
         self.labels = np.arange(1, len(ids) + 1, dtype=np.int64)
         self.query_ids, self.qrels = query_ids, qrels
         self.dimension = self.vectors.shape[1]
@@ -99,16 +131,34 @@ class Workbench:
             return None
         from simvec.eval.retrieval import score_run
 
-        run = {qid: {str(self.ids[label - 1]): float(score) for label, score in zip(row_labels, row_scores) if label > 0}
-               for qid, row_labels, row_scores in zip(self.query_ids, labels, scores)}
+        run = {
+            qid: {
+                str(self.ids[label - 1]): float(score)
+                for label, score in zip(row_labels, row_scores, strict=False)
+                if label > 0
+            }
+            for qid, row_labels, row_scores in zip(self.query_ids, labels, scores, strict=False)
+        }
         return score_run(self.qrels, run)["ndcg@10"]
 
-    def _result(self, config: str, spec: CompressionSpec | None, scores, labels, seconds: float, anchor=None) -> Measurement:
-        recall = float(np.mean([len(set(found[found > 0]) & set(truth)) / K for found, truth in zip(labels, self.truth)]))
+    def _result(
+        self, config: str, spec: CompressionSpec | None, scores, labels, seconds: float, anchor=None
+    ) -> Measurement:
+        recall = float(
+            np.mean(
+                [len(set(found[found > 0]) & set(truth)) / K for found, truth in zip(labels, self.truth, strict=False)]
+            )
+        )
         ndcg = self._ndcg(scores, labels)
         return Measurement(
-            config, ram_bytes_per_vector(spec, self.dimension), disk_bytes_per_vector(spec, self.dimension), recall, ndcg,
-            ndcg / self.exact_ndcg if ndcg is not None else recall, len(self.queries) / seconds, anchor,
+            config,
+            ram_bytes_per_vector(spec, self.dimension),
+            disk_bytes_per_vector(spec, self.dimension),
+            recall,
+            ndcg,
+            ndcg / self.exact_ndcg if ndcg is not None else recall,
+            len(self.queries) / seconds,
+            anchor,
             spec.as_dict() if spec else None,
         )
 
@@ -124,12 +174,20 @@ class Workbench:
         index = CodeIndex.build(spec, self.metric, self.dimension, self.labels, self.vectors)
         store = None
         if spec.rescore != "none":
-            store = RescoreStore.write(Path(self._dir.name) / f"{re.sub(r'[^a-z0-9]', '_', spec.name)}.vec", spec.rescore, self.labels, self.vectors, generation=0)
+            store = RescoreStore.write(
+                Path(self._dir.name) / f"{re.sub(r'[^a-z0-9]', '_', spec.name)}.vec",
+                spec.rescore,
+                self.labels,
+                self.vectors,
+                generation=0,
+            )
         start = time.perf_counter()
         depth = K * spec.rescore_multiplier if store else K
         scores, labels = index.search(self.queries, depth)
         if store is not None:
-            scores, labels = rescore(self.queries, labels, K, self.metric, lambda wanted: store.vectors(wanted, _no_missing))
+            scores, labels = rescore(
+                self.queries, labels, K, self.metric, lambda wanted: store.vectors(wanted, _no_missing)
+            )
         return self._result(spec.name, spec, scores, labels, time.perf_counter() - start, anchor)
 
     def measure_binary_asymmetric(self) -> Measurement:
@@ -141,7 +199,14 @@ class Workbench:
         _, labels = index.search(self.queries, K * ST_RESCORE_MULTIPLIER)
         signs = lambda wanted: np.unpackbits(codes[wanted - 1], axis=1, count=self.dimension).astype(np.float32) * 2 - 1  # noqa: E731
         scores, labels = rescore(self.queries, labels, K, "ip", signs)
-        result = self._result("binary+float-query-vs-bits", spec, scores, labels, time.perf_counter() - start, "binary, sentence-transformers rescoring")
+        result = self._result(
+            "binary+float-query-vs-bits",
+            spec,
+            scores,
+            labels,
+            time.perf_counter() - start,
+            "binary, sentence-transformers rescoring",
+        )
         return result
 
 
@@ -184,7 +249,11 @@ def pareto_front(results: list[Measurement]) -> list[Measurement]:
     return front
 
 
-TARGETS = (("int8 at 4x less RAM", 0.995, 384, "int8"), (">= 99% at <= 48 B/vector", 0.99, 48, None), (">= 97% at <= 24 B/vector", 0.97, 24, None))
+TARGETS = (
+    ("int8 at 4x less RAM", 0.995, 384, "int8"),
+    (">= 99% at <= 48 B/vector", 0.99, 48, None),
+    (">= 97% at <= 24 B/vector", 0.97, 24, None),
+)
 
 
 def check_targets(results: list[Measurement]) -> list[dict]:
@@ -194,10 +263,21 @@ def check_targets(results: list[Measurement]) -> list[dict]:
         pool = [r for r in results if r.ram_bytes_per_vector <= ram and (config is None or r.config == config)]
         best = max(pool, key=lambda r: r.retention or 0) if pool else None
         met = best is not None and (best.retention or 0) >= retention
-        cheapest = min((r for r in pool if (r.retention or 0) >= retention), key=lambda r: (r.ram_bytes_per_vector, -(r.retention or 0)), default=None)
+        cheapest = min(
+            (r for r in pool if (r.retention or 0) >= retention),
+            key=lambda r: (r.ram_bytes_per_vector, -(r.retention or 0)),
+            default=None,
+        )
         pick = cheapest if met else best
-        rows.append({"target": name, "met": met, "config": pick.config if pick else None,
-                     "retention": pick.retention if pick else None, "shortfall": 0.0 if met or not best else retention - (best.retention or 0)})
+        rows.append(
+            {
+                "target": name,
+                "met": met,
+                "config": pick.config if pick else None,
+                "retention": pick.retention if pick else None,
+                "shortfall": 0.0 if met or not best else retention - (best.retention or 0),
+            }
+        )
     return rows
 
 
@@ -212,22 +292,43 @@ def plot(results: list[Measurement], path: str | Path, title: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import ScalarFormatter
 
-    colours = {"float": "tab:gray", "int8": "tab:blue", "binary": "tab:red", "pq": "tab:green", "opq": "tab:olive", "pca": "tab:purple"}
+    colours = {
+        "float": "tab:gray",
+        "int8": "tab:blue",
+        "binary": "tab:red",
+        "pq": "tab:green",
+        "opq": "tab:olive",
+        "pca": "tab:purple",
+    }
 
     def family(config: str) -> str:
         return next((key for key in ("pca", "opq", "pq", "binary", "int8") if key in config), "float")
 
     front = pareto_front(results)
     fig, axes = plt.subplots(1, 2, figsize=(16, 7), dpi=110, gridspec_kw={"width_ratios": [1, 1.4]})
-    for ax, low in zip(axes, (None, 95.0)):
+    for ax, low in zip(axes, (None, 95.0), strict=False):
         for key, colour in colours.items():
             for rescored in (False, True):
                 pts = [r for r in results if family(r.config) == key and (r.disk_bytes_per_vector > 0) == rescored]
                 if pts:
-                    ax.scatter([r.ram_bytes_per_vector for r in pts], [100 * r.retention for r in pts], s=40, alpha=0.85,
-                               facecolors=colour if rescored else "none", edgecolors=colour, linewidths=1.3,
-                               label=f"{key}{' + rescore' if rescored else ''}")
-        ax.step([r.ram_bytes_per_vector for r in front], [100 * r.retention for r in front], where="post", color="black", lw=1.3, label="Pareto front")
+                    ax.scatter(
+                        [r.ram_bytes_per_vector for r in pts],
+                        [100 * r.retention for r in pts],
+                        s=40,
+                        alpha=0.85,
+                        facecolors=colour if rescored else "none",
+                        edgecolors=colour,
+                        linewidths=1.3,
+                        label=f"{key}{' + rescore' if rescored else ''}",
+                    )
+        ax.step(
+            [r.ram_bytes_per_vector for r in front],
+            [100 * r.retention for r in front],
+            where="post",
+            color="black",
+            lw=1.3,
+            label="Pareto front",
+        )
         for y in (97, 99, 99.5):
             ax.axhline(y, color="gray", ls="--", lw=0.7)
             ax.text(4.2, y + 0.05, f"{y}%", fontsize=7, color="gray")
@@ -247,8 +348,14 @@ def plot(results: list[Measurement], path: str | Path, title: str) -> None:
             ax.set_ylim(low, 100.6)
             ax.set_title("zoom: 95-100%, Pareto front named")
             for n, r in enumerate(front):
-                ax.annotate(r.config, (r.ram_bytes_per_vector, 100 * r.retention), textcoords="offset points",
-                            xytext=(6, -14 if n % 2 else 6), fontsize=8, arrowprops={"arrowstyle": "-", "lw": 0.5})
+                ax.annotate(
+                    r.config,
+                    (r.ram_bytes_per_vector, 100 * r.retention),
+                    textcoords="offset points",
+                    xytext=(6, -14 if n % 2 else 6),
+                    fontsize=8,
+                    arrowprops={"arrowstyle": "-", "lw": 0.5},
+                )
             ax.legend(loc="lower right", fontsize=7, ncol=2)
     fig.suptitle(title)
     fig.tight_layout()
@@ -281,12 +388,16 @@ def pseudo_queries(texts: list[str], n: int = 200, seed: int = 0) -> list[str]:
     return queries
 
 
-def tune(workbench: Workbench, ram_budget: int, min_retention: float, specs: list[str | dict] | None = None,
-         *, progress=None) -> TuneResult:
+def tune(
+    workbench: Workbench, ram_budget: int, min_retention: float, specs: list[str | dict] | None = None, *, progress=None
+) -> TuneResult:
     """The cheapest configuration (RAM, then disk) within the budget whose retention meets the target."""
     metric = "nDCG@10 retention" if workbench.qrels is not None else "recall@10 vs float32 exact"
-    candidates = [s for s in (specs or tune_specs(workbench.dimension))
-                  if ram_bytes_per_vector(parse_compression(s, dimension=workbench.dimension), workbench.dimension) <= ram_budget]
+    candidates = [
+        s
+        for s in (specs or tune_specs(workbench.dimension))
+        if ram_bytes_per_vector(parse_compression(s, dimension=workbench.dimension), workbench.dimension) <= ram_budget
+    ]
     measured = []
     for spec in candidates:
         if progress:
@@ -300,12 +411,16 @@ def tune(workbench: Workbench, ram_budget: int, min_retention: float, specs: lis
     best = max(measured, key=lambda m: (m.retention, -m.ram_bytes_per_vector), default=None)
     if meeting:
         chosen = min(meeting, key=lambda m: (m.ram_bytes_per_vector, m.disk_bytes_per_vector, -m.retention))
-        reason = (f"{chosen.config} is the cheapest of {len(meeting)} configuration(s) meeting {min_retention:.1%} "
-                  f"({metric} {chosen.retention:.2%}) within {ram_budget} RAM bytes/vector")
+        reason = (
+            f"{chosen.config} is the cheapest of {len(meeting)} configuration(s) meeting {min_retention:.1%} "
+            f"({metric} {chosen.retention:.2%}) within {ram_budget} RAM bytes/vector"
+        )
         return TuneResult(measured, chosen, best, reason, metric)
     if best is None:
         reason = f"no configuration fits in {ram_budget} RAM bytes/vector (the smallest candidate needs more)"
     else:
-        reason = (f"no configuration within {ram_budget} RAM bytes/vector reaches {min_retention:.1%} ({metric}); "
-                  f"best found: {best.config} at {best.retention:.2%} with {best.ram_bytes_per_vector} bytes/vector")
+        reason = (
+            f"no configuration within {ram_budget} RAM bytes/vector reaches {min_retention:.1%} ({metric}); "
+            f"best found: {best.config} at {best.retention:.2%} with {best.ram_bytes_per_vector} bytes/vector"
+        )
     return TuneResult(measured, None, best, reason, metric)

@@ -19,7 +19,7 @@ import pytrec_eval
 
 from simvec.encoders import Encoder
 from simvec.encoders.artifacts import cache_dir
-from simvec.errors import InputFileError
+from simvec.errors import InputError, InputFileError
 from simvec.store import Collection
 
 MODES = ("dense", "keyword", "hybrid")
@@ -56,7 +56,9 @@ class RetrievalResult:
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     if not path.is_file():
-        raise InputFileError(str(path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)")
+        raise InputFileError(
+            str(path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)"
+        )
     with path.open(encoding="utf-8") as handle:
         for line, raw in enumerate(handle, start=1):
             if raw.strip():
@@ -77,7 +79,9 @@ def read_beir(directory: str | Path, split: str = "test") -> BeirData:
     directory = Path(directory)
     qrels_path = directory / "qrels" / f"{split}.tsv"
     if not qrels_path.is_file():
-        raise InputFileError(str(qrels_path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)")
+        raise InputFileError(
+            str(qrels_path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)"
+        )
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open(encoding="utf-8", newline="") as handle:
         for line, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
@@ -91,7 +95,9 @@ def read_beir(directory: str | Path, split: str = "test") -> BeirData:
                 raise InputFileError(str(qrels_path), f"score {row[2]!r} is not an integer", line) from None
     corpus_path, queries_path = directory / "corpus.jsonl", directory / "queries.jsonl"
     corpus = {
-        _field(row, "_id", corpus_path, line): (str(row.get("title") or "") + " " + _field(row, "text", corpus_path, line)).strip()
+        _field(row, "_id", corpus_path, line): (
+            str(row.get("title") or "") + " " + _field(row, "text", corpus_path, line)
+        ).strip()
         for line, row in _jsonl(corpus_path)
     }
     queries = {
@@ -118,7 +124,11 @@ def collection_for(data: BeirData, cache_dir: Path, encoder: Encoder) -> Path:
 
 def build_collection(data: BeirData, path: Path, encoder: Encoder, *, show_progress: bool | None = None) -> Collection:
     """Open (or create) the corpus collection at `path` and make sure it holds every document, embedded."""
-    collection = Collection.open(path, model=encoder) if (path / "collection.db").exists() else Collection.create(path, model=encoder, index="flat")
+    collection = (
+        Collection.open(path, model=encoder)
+        if (path / "collection.db").exists()
+        else Collection.create(path, model=encoder, index="flat")
+    )
     ids = list(data.corpus)
     collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=2000, show_progress=show_progress)
     return collection
@@ -126,7 +136,9 @@ def build_collection(data: BeirData, path: Path, encoder: Encoder, *, show_progr
 
 def trec_run(results: list[list], query_ids: list[str], depth: int) -> dict[str, dict[str, float]]:
     """{qid: {docid: score}} from hit lists, keeping the first `depth` hits of each query."""
-    return {qid: {hit.id: float(hit.score) for hit in hits[:depth]} for qid, hits in zip(query_ids, results)}
+    return {
+        qid: {hit.id: float(hit.score) for hit in hits[:depth]} for qid, hits in zip(query_ids, results, strict=False)
+    }
 
 
 def score_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -148,7 +160,10 @@ def hnsw_recall_at_10(collection_path: Path, encoder: Encoder, query_vectors: np
     """Mean overlap of HNSW's top 10 with exact search's top 10, same query vectors, default settings."""
     with Collection.open(collection_path, model=encoder, index="hnsw") as approximate:
         found = approximate.search_batch(query_vectors, 10)
-    overlaps = [len({h.id for h in a} & {h.id for h in e[:10]}) / max(1, min(10, len(e))) for a, e in zip(found, exact)]
+    overlaps = [
+        len({h.id for h in a} & {h.id for h in e[:10]}) / max(1, min(10, len(e)))
+        for a, e in zip(found, exact, strict=False)
+    ]
     return float(np.mean(overlaps))
 
 
@@ -164,7 +179,7 @@ def evaluate_retrieval(
     """Evaluate each search mode on a BEIR dataset; dense mode also reports HNSW recall@10 vs exact."""
     for mode in modes:
         if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+            raise InputError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     data = read_beir(directory, split)
     encoder = model if isinstance(model, Encoder) else Encoder(model)
     path = collection_for(data, Path(cache_dir) if cache_dir else default_cache_dir(), encoder)
@@ -178,7 +193,13 @@ def evaluate_retrieval(
                 hits = collection.search_batch(query_vectors, RUN_DEPTH, exact=True)
             else:
                 hits = collection.search_batch(texts, RUN_DEPTH, mode=mode)
-            result = RetrievalResult(data.name, mode, len(query_ids), len(data.corpus), score_run(data.qrels, trec_run(hits, query_ids, RUN_DEPTH)))
+            result = RetrievalResult(
+                data.name,
+                mode,
+                len(query_ids),
+                len(data.corpus),
+                score_run(data.qrels, trec_run(hits, query_ids, RUN_DEPTH)),
+            )
             if mode == "dense":
                 result.hnsw_recall_at_10 = hnsw_recall_at_10(path, encoder, query_vectors, hits)
             result.extra = {"model": encoder.model_id, "collection": str(path), "exact": mode == "dense"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from simvec.errors import InputFileError
+from simvec.errors import InputError, InputFileError
 
 STSB_SPLITS = ("train", "dev", "test")
 SEMEVAL_YEARS = ("STS12", "STS13", "STS14", "STS15", "STS16")
@@ -50,7 +50,7 @@ class STSResult:
 def read_stsb(directory: str | Path, split: str = "test") -> STSPairs:
     """Read `sts-{split}.csv` (tab-separated, first 7 fields, no quoting) from an STS-B directory."""
     if split not in STSB_SPLITS:
-        raise ValueError(f"unknown STS-B split {split!r}; valid splits: {', '.join(STSB_SPLITS)}")
+        raise InputError(f"unknown STS-B split {split!r}; valid splits: {', '.join(STSB_SPLITS)}")
     path = Path(directory) / f"sts-{split}.csv"
     if not path.is_file():
         raise InputFileError(str(path), "no such file (expected the STS-B layout sts-{train,dev,test}.csv)")
@@ -58,7 +58,9 @@ def read_stsb(directory: str | Path, split: str = "test") -> STSPairs:
     with path.open(encoding="utf-8", newline="") as handle:
         for line_number, fields in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
             if len(fields) < 7:
-                raise InputFileError(str(path), f"expected at least 7 tab-separated fields, got {len(fields)}", line_number)
+                raise InputFileError(
+                    str(path), f"expected at least 7 tab-separated fields, got {len(fields)}", line_number
+                )
             try:
                 gold.append(float(fields[4]))
             except ValueError:
@@ -82,7 +84,7 @@ def read_semeval_pair(input_file: Path, gold_file: Path, name: str) -> STSPairs:
     inputs, golds = _lines(input_file), _lines(gold_file)
     if len(inputs) != len(golds):
         raise InputFileError(str(gold_file), f"has {len(golds)} lines but {input_file.name} has {len(inputs)}")
-    for line_number, (pair, score) in enumerate(zip(inputs, golds), start=1):
+    for line_number, (pair, score) in enumerate(zip(inputs, golds, strict=False), start=1):
         if not score.strip():
             continue
         fields = pair.split("\t")
@@ -144,7 +146,7 @@ def correlations(predicted: np.ndarray, gold: np.ndarray, n_resamples: int = 100
         point = float(fn(predicted, gold).statistic) * 100
         boot = stats.bootstrap(
             (predicted, gold),
-            lambda x, y: fn(x, y).statistic,
+            lambda x, y, fn=fn: fn(x, y).statistic,
             paired=True,
             vectorized=False,
             n_resamples=n_resamples,

@@ -23,6 +23,7 @@ import faiss
 import numpy as np
 
 from simvec.atomic import atomic_write
+from simvec.errors import InputError
 from simvec.index.faiss_index import IndexStamp, _finish
 from simvec.vectors.codecs import CompressionSpec, Compressor, ScalarCodec
 
@@ -72,13 +73,27 @@ class CodeIndex:
         return self.ntotal * (self.compressor.bytes_per_vector + 8)
 
     @classmethod
-    def build(cls, spec: CompressionSpec, metric: str, dimension: int, labels: np.ndarray, vectors: np.ndarray, *,
-              generation: int = 0) -> CodeIndex:
+    def build(
+        cls,
+        spec: CompressionSpec,
+        metric: str,
+        dimension: int,
+        labels: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        generation: int = 0,
+    ) -> CodeIndex:
         """Fit the compression on `vectors` and index their codes under `labels`."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         compressor = Compressor(spec, dimension).fit(vectors)
-        stamp = IndexStamp(kind="codes:" + spec.name, metric=metric, dimension=dimension, generation=generation,
-                           built_generation=generation, trained_size=len(vectors))
+        stamp = IndexStamp(
+            kind="codes:" + spec.name,
+            metric=metric,
+            dimension=dimension,
+            generation=generation,
+            built_generation=generation,
+            trained_size=len(vectors),
+        )
         built = cls(compressor, compressor.make_index(metric), np.empty(0, dtype=np.int64), stamp)
         built.add(labels, vectors)
         return built
@@ -89,7 +104,7 @@ class CodeIndex:
         if not len(labels):
             return
         if self.ntotal and labels.min() <= self.stamp.max_label:
-            raise ValueError("labels must be added in increasing order")
+            raise RuntimeError("bug: labels must be added in increasing order")
         codes_input = self.compressor.search_vectors(vectors)
         if isinstance(self.index, faiss.IndexIVF):
             self.index.add_with_ids(codes_input, np.arange(self.ntotal, self.ntotal + len(labels), dtype=np.int64))
@@ -105,8 +120,15 @@ class CodeIndex:
         at = np.minimum(np.searchsorted(self._labels, labels), len(self._labels) - 1)
         return np.ascontiguousarray(at[self._labels[at] == labels], dtype=np.int64)
 
-    def search(self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None, exclude: np.ndarray | None = None,
-               **_: object) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        allow: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
+        **_: object,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """First stage: k nearest codes per query among `allow` labels (or all but `exclude`): (scores, labels).
 
         Scores are the codec's approximations: inner products / L2 of decoded vectors, and for bits an estimate of
@@ -117,14 +139,22 @@ class CodeIndex:
             selector = faiss.IDSelectorBatch(self._positions_of(allow))
         elif exclude is not None and len(exclude):
             selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self._positions_of(exclude)))
-        params = faiss.SearchParametersIVF(nprobe=1) if isinstance(self.index, faiss.IndexIVF) else faiss.SearchParameters()
+        params = (
+            faiss.SearchParametersIVF(nprobe=1) if isinstance(self.index, faiss.IndexIVF) else faiss.SearchParameters()
+        )
         if selector is not None:
             params.sel = selector
         scores, positions = self.index.search(self.compressor.search_vectors(queries), k, params=params)
-        labels = np.where(positions >= 0, self._labels[np.maximum(positions, 0)], -1) if len(self._labels) else positions
+        labels = (
+            np.where(positions >= 0, self._labels[np.maximum(positions, 0)], -1) if len(self._labels) else positions
+        )
         if isinstance(self.index, faiss.IndexBinary):
             bits = self.index.d
-            scores = np.cos(np.pi * scores.astype(np.float32) / bits) if self.stamp.metric == "ip" else scores.astype(np.float32)
+            scores = (
+                np.cos(np.pi * scores.astype(np.float32) / bits)
+                if self.stamp.metric == "ip"
+                else scores.astype(np.float32)
+            )
             return np.where(labels >= 0, scores, np.nan).astype(np.float32), labels
         return _finish(scores, labels, self.stamp.metric)
 
@@ -133,8 +163,18 @@ class CodeIndex:
         state = self.compressor.to_bytes()
         writer = faiss.serialize_index_binary if isinstance(self.index, faiss.IndexBinary) else faiss.serialize_index
         index_bytes = writer(self.index).tobytes()
-        stamp = {**asdict(self.stamp), "state_bytes": len(state), "labels": len(self._labels), "index_bytes": len(index_bytes)}
-        atomic_write(Path(path), lambda handle: handle.writelines([_header(_CODES_MAGIC, stamp), state, self._labels.astype("<i8").tobytes(), index_bytes]))
+        stamp = {
+            **asdict(self.stamp),
+            "state_bytes": len(state),
+            "labels": len(self._labels),
+            "index_bytes": len(index_bytes),
+        }
+        atomic_write(
+            Path(path),
+            lambda handle: handle.writelines(
+                [_header(_CODES_MAGIC, stamp), state, self._labels.astype("<i8").tobytes(), index_bytes]
+            ),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> CodeIndex | None:
@@ -176,8 +216,14 @@ class RescoreStore:
 
     PRECISIONS = ("float32", "int8")
 
-    def __init__(self, stamp: RescoreStamp, labels: np.ndarray, rows: np.ndarray, codec: ScalarCodec | None,
-                 path: Path | None = None) -> None:
+    def __init__(
+        self,
+        stamp: RescoreStamp,
+        labels: np.ndarray,
+        rows: np.ndarray,
+        codec: ScalarCodec | None,
+        path: Path | None = None,
+    ) -> None:
         self.stamp, self.labels, self.rows, self.codec, self.path = stamp, labels, rows, codec, path
 
     @property
@@ -189,17 +235,21 @@ class RescoreStore:
         return ScalarCodec(dimension, "int8").fit(vectors) if precision == "int8" else None
 
     @classmethod
-    def write(cls, path: str | Path, precision: str, labels: np.ndarray, vectors: np.ndarray, *, generation: int) -> RescoreStore:
+    def write(
+        cls, path: str | Path, precision: str, labels: np.ndarray, vectors: np.ndarray, *, generation: int
+    ) -> RescoreStore:
         """Encode `vectors` at `precision`, write them atomically to `path`, and return the memory-mapped store."""
         if precision not in cls.PRECISIONS:
-            raise ValueError(f"unknown rescore precision {precision!r}; valid: {', '.join(cls.PRECISIONS)}")
+            raise InputError(f"unknown rescore precision {precision!r}; valid: {', '.join(cls.PRECISIONS)}")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         labels = np.ascontiguousarray(labels, dtype="<i8")
         dimension = vectors.shape[1]
         codec = cls._codec(precision, dimension, vectors) if len(vectors) else None
         state = faiss.vector_to_array(codec.sq.trained).astype("<f4").tobytes() if codec else b""
         rows = codec.encode(vectors) if codec else vectors.astype("<f4")
-        stamp = RescoreStamp(precision, dimension, generation, len(labels), int(labels.max()) if len(labels) else 0, len(state))
+        stamp = RescoreStamp(
+            precision, dimension, generation, len(labels), int(labels.max()) if len(labels) else 0, len(state)
+        )
         head = _header(_RESCORE_MAGIC, asdict(stamp))
         prefix = len(head) + len(state) + labels.nbytes
         pad = b"\0" * (_aligned(prefix) - prefix)  # rows start on an aligned offset for the memory map
@@ -223,8 +273,11 @@ class RescoreStore:
             if len(labels) != stamp.count or path.stat().st_size != data_offset + width * stamp.count:
                 return None
             dtype = "<f4" if stamp.precision == "float32" else np.uint8
-            rows = (np.memmap(path, dtype=dtype, mode="r", offset=data_offset, shape=(stamp.count, stamp.dimension))
-                    if stamp.count else np.empty((0, stamp.dimension), dtype=dtype))
+            rows = (
+                np.memmap(path, dtype=dtype, mode="r", offset=data_offset, shape=(stamp.count, stamp.dimension))
+                if stamp.count
+                else np.empty((0, stamp.dimension), dtype=dtype)
+            )
             codec = None
             if stamp.precision == "int8" and stamp.count:
                 codec = ScalarCodec(stamp.dimension, "int8")
@@ -251,8 +304,9 @@ class RescoreStore:
         return out
 
 
-def rescore(queries: np.ndarray, labels: np.ndarray, k: int, metric: str, vectors_of: Callable[[np.ndarray], np.ndarray]
-            ) -> tuple[np.ndarray, np.ndarray]:
+def rescore(
+    queries: np.ndarray, labels: np.ndarray, k: int, metric: str, vectors_of: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """Second stage: re-rank first-stage candidate `labels` (-1 padded) by exact scores against `vectors_of(labels)`."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     out_scores = np.full((len(queries), k), np.nan, dtype=np.float32)

@@ -17,6 +17,7 @@ import faiss
 import numpy as np
 
 from simvec.atomic import atomic_write
+from simvec.errors import InputError
 
 INDEX_KINDS = ("flat", "hnsw", "ivf")
 METRICS = ("ip", "l2")
@@ -42,7 +43,7 @@ class IndexStamp:
 
 def _faiss_metric(metric: str) -> int:
     if metric not in METRICS:
-        raise ValueError(f"unknown index metric {metric!r}; valid: {', '.join(METRICS)}")
+        raise InputError(f"unknown index metric {metric!r}; valid: {', '.join(METRICS)}")
     return faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
 
 
@@ -54,7 +55,7 @@ def ivf_lists(n: int) -> int:
 def _as_matrix(vectors: np.ndarray, dimension: int) -> np.ndarray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[1] != dimension:
-        raise ValueError(f"expected vectors of shape (n, {dimension}), got {vectors.shape}")
+        raise InputError(f"expected vectors of shape (n, {dimension}), got {vectors.shape}")
     return vectors
 
 
@@ -73,7 +74,9 @@ def exact_search(
     out_scores = np.full((len(queries), k), np.nan, dtype=np.float32)
     out_labels = np.full((len(queries), k), -1, dtype=np.int64)
     if len(vectors):
-        scores, positions = faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(vectors)), metric=_faiss_metric(metric))
+        scores, positions = faiss.knn(
+            queries, np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(vectors)), metric=_faiss_metric(metric)
+        )
         width = positions.shape[1]
         out_scores[:, :width] = scores
         out_labels[:, :width] = np.where(positions >= 0, np.asarray(labels, dtype=np.int64)[positions], -1)
@@ -95,8 +98,16 @@ class VectorIndex:
 
     @classmethod
     def build(
-        cls, kind: str, metric: str, dimension: int, labels: np.ndarray, vectors: np.ndarray, *,
-        generation: int = 0, hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
+        cls,
+        kind: str,
+        metric: str,
+        dimension: int,
+        labels: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        generation: int = 0,
+        hnsw_m: int = HNSW_M,
+        ef_construction: int = HNSW_EF_CONSTRUCTION,
     ) -> VectorIndex:
         """A new index of `kind` holding `vectors` under `labels`; IVF is trained on them (needs at least one)."""
         fmetric = _faiss_metric(metric)
@@ -108,15 +119,21 @@ class VectorIndex:
             inner.hnsw.efConstruction = ef_construction
         elif kind == "ivf":
             if not len(vectors):
-                raise ValueError("an IVF index is trained on its vectors; it cannot be built empty")
+                raise InputError("an IVF index is trained on its vectors; it cannot be built empty")
             quantizer = faiss.IndexFlat(dimension, fmetric)
             inner = faiss.IndexIVFFlat(quantizer, dimension, ivf_lists(len(vectors)), fmetric)
             inner.cp.min_points_per_centroid = 1  # tiny collections: no k-means warning spam
             inner.train(vectors)
         else:
-            raise ValueError(f"unknown index kind {kind!r}; valid kinds: {', '.join(INDEX_KINDS)}")
-        stamp = IndexStamp(kind=kind, metric=metric, dimension=dimension, generation=generation,
-                           built_generation=generation, trained_size=len(vectors) if kind == "ivf" else 0)
+            raise InputError(f"unknown index kind {kind!r}; valid kinds: {', '.join(INDEX_KINDS)}")
+        stamp = IndexStamp(
+            kind=kind,
+            metric=metric,
+            dimension=dimension,
+            generation=generation,
+            built_generation=generation,
+            trained_size=len(vectors) if kind == "ivf" else 0,
+        )
         built = cls(faiss.IndexIDMap2(inner), stamp)
         built.add(labels, vectors)
         return built
@@ -134,14 +151,20 @@ class VectorIndex:
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         if len(labels):
             if self.ntotal and labels.min() <= self.stamp.max_label:
-                raise ValueError("labels must be added in increasing order")
+                raise RuntimeError("bug: labels must be added in increasing order")
             self.index.add_with_ids(_as_matrix(vectors, self.stamp.dimension), labels)
             self._positions = None
             self.stamp.max_label = max(self.stamp.max_label, int(labels.max()))
 
     def search(
-        self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None, exclude: np.ndarray | None = None,
-        ef_search: int | None = None, nprobe: int | None = None,
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        allow: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
+        ef_search: int | None = None,
+        nprobe: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """k nearest per query among `allow` labels (or all but `exclude`): (scores, labels), -1 padded.
 

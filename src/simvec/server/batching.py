@@ -8,12 +8,16 @@ keeps accepting requests while a batch is being embedded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -54,10 +58,8 @@ class DynamicBatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._executor.shutdown(wait=True)
 
     async def embed(self, texts: list[str], kind: str = "document") -> tuple[np.ndarray, list[int]]:
@@ -68,7 +70,7 @@ class DynamicBatcher:
         await self._queue.put(_Job(texts, future, kind))
         return await future
 
-    async def run_in_model_thread(self, fn: Callable, *args):
+    async def run_in_model_thread(self, fn: Callable[..., T], *args: object) -> T:
         """Run other model work (e.g. similarity) on the same thread, in order with the batches."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
@@ -83,7 +85,7 @@ class DynamicBatcher:
                 break
             try:
                 job = await asyncio.wait_for(self._queue.get(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if size + len(job.texts) > self.max_batch or job.kind != first.kind:
                 self._carry = job  # starts the next batch, so no request is split or reordered

@@ -9,32 +9,31 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import TypeVar
 
 from simvec.encoders import Encoder
+from simvec.errors import CollectionExists, CollectionNotFound, InputError
 from simvec.store.collection import DB_NAME, Collection
 
+T = TypeVar("T")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
-class CollectionNotFound(LookupError):
-    pass
+class InvalidName(InputError):
+    """A collection name that could be a path or is otherwise not allowed."""
 
-
-class CollectionExists(ValueError):
-    pass
-
-
-class InvalidName(ValueError):
-    pass
+    http_status = 422
 
 
 def check_name(name: str) -> str:
     """Collection names are 1-64 letters, digits, '-' or '_' (so never a path)."""
     if not NAME_PATTERN.fullmatch(name):
-        raise InvalidName(f"invalid collection name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+        raise InvalidName(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+        )
     return name
 
 
@@ -91,11 +90,11 @@ class CollectionRegistry:
         served = await self._open(name, create=options)
         return await self._call(served, lambda c: c.info())
 
-    async def run(self, name: str, fn: Callable[[Collection], object]):
+    async def run(self, name: str, fn: Callable[[Collection], T]) -> T:
         """Run `fn(collection)` on the collection's thread."""
         return await self._call(await self._open(name), fn)
 
-    async def _call(self, served: _Served, fn: Callable[[Collection], object]):
+    async def _call(self, served: _Served, fn: Callable[[Collection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(served.executor, fn, served.collection)
 
     async def delete(self, name: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simvec.errors import InputError
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -33,5 +35,5 @@ def read_api_keys(path: str | Path) -> tuple[str, ...]:
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     keys = tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
     if not keys:
-        raise ValueError(f"{path}: no API keys found (one key per line)")
+        raise InputError(f"{path}: no API keys found (one key per line)")
     return keys

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the /metrics route)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,  # noqa: F401  (re-exported for the /metrics route)
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 
 class Metrics:
@@ -17,11 +23,16 @@ class Metrics:
             "simvec_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "simvec_request_seconds", "HTTP request latency", ["route"], registry=self.registry,
+            "simvec_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.batch_size = Histogram(
-            "simvec_batch_texts", "Texts per model batch formed by the dynamic batcher", registry=self.registry,
+            "simvec_batch_texts",
+            "Texts per model batch formed by the dynamic batcher",
+            registry=self.registry,
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
         )
         self.queue_depth = Gauge("simvec_queue_depth", "Texts waiting for the model", registry=self.registry)

@@ -28,13 +28,19 @@ import numpy as np
 
 from simvec.encoders import Encoder, ModelCard, resolve_model
 from simvec.encoders.encoder import as_text_list
-from simvec.errors import SimvecError
+from simvec.errors import CollectionError
 from simvec.index import VectorIndex, exact_search
 from simvec.index.compressed import CodeIndex, RescoreStore, rescore
 from simvec.store import schema
 from simvec.store.filters import compile_filter
 from simvec.store.fusion import RRF_K, reciprocal_rank_fusion
-from simvec.vectors.codecs import CodecError, CompressionSpec, disk_bytes_per_vector, parse_compression, ram_bytes_per_vector
+from simvec.vectors.codecs import (
+    CodecError,
+    CompressionSpec,
+    disk_bytes_per_vector,
+    parse_compression,
+    ram_bytes_per_vector,
+)
 
 DB_NAME = "collection.db"
 METRICS = ("cosine", "dot", "euclidean")
@@ -65,10 +71,6 @@ class SearchOptions(TypedDict, total=False):
     exact: bool
     ef_search: int | None
     nprobe: int | None
-
-
-class CollectionError(SimvecError, ValueError):
-    """A collection cannot do what was asked (wrong model, bad input, missing files)."""
 
 
 @dataclass
@@ -153,8 +155,15 @@ class Collection:
 
     @classmethod
     def create(
-        cls, path: str | Path, *, model: str | Path | Encoder | None = None, index: str = "auto", metric: str = "cosine",
-        compression: str | dict | CompressionSpec | None = None, rescore: str | None = None, rescore_multiplier: int | None = None,
+        cls,
+        path: str | Path,
+        *,
+        model: str | Path | Encoder | None = None,
+        index: str = "auto",
+        metric: str = "cosine",
+        compression: str | dict | CompressionSpec | None = None,
+        rescore: str | None = None,
+        rescore_multiplier: int | None = None,
     ) -> Collection:
         """Create an empty collection directory at `path` for `model` (default: the bundled model).
 
@@ -177,12 +186,22 @@ class Collection:
         spec = _compression_spec(compression, card.dimension, index, rescore, rescore_multiplier)
         path.mkdir(parents=True, exist_ok=True)
         conn = schema.connect(path / DB_NAME)
-        schema.initialise(conn, {"encoder": _card_settings(card), "dimension": card.dimension, "metric": metric, "index": index,
-                                 "compression": spec.as_dict() if spec else None})
+        schema.initialise(
+            conn,
+            {
+                "encoder": _card_settings(card),
+                "dimension": card.dimension,
+                "metric": metric,
+                "index": index,
+                "compression": spec.as_dict() if spec else None,
+            },
+        )
         return cls(path, conn, schema.read_settings(conn), model, None)
 
     @classmethod
-    def open(cls, path: str | Path, *, model: str | Path | Encoder | None = None, index: str | None = None) -> Collection:
+    def open(
+        cls, path: str | Path, *, model: str | Path | Encoder | None = None, index: str | None = None
+    ) -> Collection:
         """Open an existing collection. `model`, when given, must be the collection's model (any backend).
 
         `index` overrides the stored index kind for this session (e.g. "flat" for exact search).
@@ -195,7 +214,9 @@ class Collection:
         conn = schema.connect(path / DB_NAME)
         settings = schema.read_settings(conn)
         if settings.get("format_version") != schema.FORMAT_VERSION:
-            raise CollectionError(f"{path}: collection format {settings.get('format_version')} is not supported (expected {schema.FORMAT_VERSION})")
+            raise CollectionError(
+                f"{path}: collection format {settings.get('format_version')} is not supported (expected {schema.FORMAT_VERSION})"
+            )
         collection = cls(path, conn, settings, model, index)
         if model is not None:
             collection._check_model(_model_card(model))
@@ -284,12 +305,18 @@ class Collection:
         }
 
     def set_compression(
-        self, compression: str | dict | CompressionSpec | None, *, rescore: str | None = None, rescore_multiplier: int | None = None
+        self,
+        compression: str | dict | CompressionSpec | None,
+        *,
+        rescore: str | None = None,
+        rescore_multiplier: int | None = None,
     ) -> None:
         """Change the compression (None: plain float32) and rebuild the derived files now, from the stored vectors."""
         spec = _compression_spec(compression, self.dimension, self._index_choice, rescore, rescore_multiplier)
         codes = None
-        if spec is not None:  # fit first: a spec the data cannot support (too few vectors) leaves the collection as it was
+        if (
+            spec is not None
+        ):  # fit first: a spec the data cannot support (too few vectors) leaves the collection as it was
             with self._read():
                 labels, matrix = self._vectors()
                 read_generation = schema.counter(self._conn, "generation")
@@ -299,7 +326,10 @@ class Collection:
                 except CodecError as exc:
                     raise CollectionError(f"collection {self.path}: cannot use {spec.name}: {exc}") from None
         with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('compression', ?)", (json.dumps(spec.as_dict() if spec else None),))
+            conn.execute(
+                "INSERT OR REPLACE INTO settings(key, value) VALUES ('compression', ?)",
+                (json.dumps(spec.as_dict() if spec else None),),
+            )
             generation = schema.counter(conn, "generation")
         self.settings["compression"] = spec.as_dict() if spec else None
         for stale in [*self.path.glob("index-codes.faiss"), *self.path.glob("rescore-*.vec")]:
@@ -356,8 +386,12 @@ class Collection:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             self._add_batch(
-                text_list[start:stop], id_list[start:stop], meta_json[start:stop],
-                None if matrix is None else matrix[start:stop], result, show_progress,
+                text_list[start:stop],
+                id_list[start:stop],
+                meta_json[start:stop],
+                None if matrix is None else matrix[start:stop],
+                result,
+                show_progress,
             )
         return result
 
@@ -365,9 +399,15 @@ class Collection:
     def _input_length(texts, ids, vectors) -> int:
         if texts is None and vectors is None:
             raise CollectionError("add needs texts, vectors, or both")
-        lengths = {name: len(value) for name, value in (("texts", texts), ("ids", ids), ("vectors", vectors)) if value is not None}
+        lengths = {
+            name: len(value)
+            for name, value in (("texts", texts), ("ids", ids), ("vectors", vectors))
+            if value is not None
+        }
         if len(set(lengths.values())) > 1:
-            raise CollectionError("lengths differ: " + ", ".join(f"{name} has {size}" for name, size in lengths.items()))
+            raise CollectionError(
+                "lengths differ: " + ", ".join(f"{name} has {size}" for name, size in lengths.items())
+            )
         return next(iter(lengths.values()))
 
     @staticmethod
@@ -401,7 +441,7 @@ class Collection:
         if isinstance(metadata, dict) or len(metadata) != len(ids):
             raise CollectionError(f"metadata must be a list of {len(ids)} dicts (one per document)")
         encoded = []
-        for doc_id, item in zip(ids, metadata):
+        for doc_id, item in zip(ids, metadata, strict=False):
             if item is None:
                 item = {}
             if not isinstance(item, dict) or not all(isinstance(key, str) for key in item):
@@ -451,13 +491,17 @@ class Collection:
             if vectors is not None:  # an explicit vector is part of the content
                 digest.update(b"\0" + vectors[i].tobytes())
             hashes.append(digest.hexdigest())
-        if self._stored(ids) == dict(zip(ids, zip(hashes, meta_json))):
+        if self._stored(ids) == dict(zip(ids, zip(hashes, meta_json, strict=False), strict=False)):
             result.unchanged += len(ids)  # nothing to write: no transaction, the generation stays
             return
         with self._write() as conn:
             existing = self._stored(ids)
             fresh = [i for i, doc_id in enumerate(ids) if existing.get(doc_id, (None,))[0] != hashes[i]]
-            meta_only = [i for i, doc_id in enumerate(ids) if doc_id in existing and existing[doc_id][0] == hashes[i] and existing[doc_id][1] != meta_json[i]]
+            meta_only = [
+                i
+                for i, doc_id in enumerate(ids)
+                if doc_id in existing and existing[doc_id][0] == hashes[i] and existing[doc_id][1] != meta_json[i]
+            ]
             if vectors is None and fresh:
                 embedded = self._embed_documents([texts[i] for i in fresh], show_progress)
             else:
@@ -465,7 +509,10 @@ class Collection:
             conn.executemany("DELETE FROM docs WHERE id = ?", [(ids[i],) for i in fresh if ids[i] in existing])
             conn.executemany(
                 "INSERT INTO docs(id, text, metadata, hash, vector) VALUES (?, ?, ?, ?, ?)",
-                [(ids[i], texts[i], meta_json[i], hashes[i], embedded[j].astype("<f4").tobytes()) for j, i in enumerate(fresh)],
+                [
+                    (ids[i], texts[i], meta_json[i], hashes[i], embedded[j].astype("<f4").tobytes())
+                    for j, i in enumerate(fresh)
+                ],
             )
             conn.executemany("UPDATE docs SET metadata = ? WHERE id = ?", [(meta_json[i], ids[i]) for i in meta_only])
         replaced = sum(1 for i in fresh if ids[i] in existing)
@@ -478,7 +525,10 @@ class Collection:
         stored = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            stored.update((row[0], row[1:]) for row in self._conn.execute(f"SELECT id, hash, metadata FROM docs WHERE id IN ({marks})", chunk))
+            stored.update(
+                (row[0], row[1:])
+                for row in self._conn.execute(f"SELECT id, hash, metadata FROM docs WHERE id IN ({marks})", chunk)
+            )
         return stored
 
     def delete(self, ids: str | Sequence[str]) -> int:
@@ -502,14 +552,18 @@ class Collection:
     def __contains__(self, doc_id: object) -> bool:
         return self._conn.execute("SELECT 1 FROM docs WHERE id = ?", (doc_id,)).fetchone() is not None
 
-    def get(self, ids: str | Sequence[str], *, include_vectors: bool = False) -> Document | None | list[Document | None]:
+    def get(
+        self, ids: str | Sequence[str], *, include_vectors: bool = False
+    ) -> Document | None | list[Document | None]:
         """The document(s) with these ids, None where an id is unknown; a str id gives one result."""
         single = isinstance(ids, str)
         wanted = [ids] if single else list(ids)
         found: dict[str, Document] = {}
         for chunk in _chunks(wanted):
             marks = ",".join("?" * len(chunk))
-            for doc_id, text, meta, blob in self._conn.execute(f"SELECT id, text, metadata, vector FROM docs WHERE id IN ({marks})", chunk):
+            for doc_id, text, meta, blob in self._conn.execute(
+                f"SELECT id, text, metadata, vector FROM docs WHERE id IN ({marks})", chunk
+            ):
                 vector = np.frombuffer(blob, dtype="<f4").copy() if include_vectors else None
                 found[doc_id] = Document(doc_id, text, json.loads(meta), vector)
         documents = [found.get(doc_id) for doc_id in wanted]
@@ -525,7 +579,9 @@ class Collection:
         """(id, text, metadata) of every document, in insertion order, read in pages."""
         last = 0
         while True:
-            rows = self._conn.execute("SELECT seq, id, text, metadata FROM docs WHERE seq > ? ORDER BY seq LIMIT 1000", (last,)).fetchall()
+            rows = self._conn.execute(
+                "SELECT seq, id, text, metadata FROM docs WHERE seq > ? ORDER BY seq LIMIT 1000", (last,)
+            ).fetchall()
             if not rows:
                 return
             for _, doc_id, text, meta in rows:
@@ -553,7 +609,9 @@ class Collection:
 
     def _vectors(self, where: str = "1", params: Sequence = (), after: int = 0) -> tuple[np.ndarray, np.ndarray]:
         labels, blobs = [], []
-        for seq, blob in self._conn.execute(f"SELECT seq, vector FROM docs WHERE seq > ? AND ({where}) ORDER BY seq", (after, *params)):
+        for seq, blob in self._conn.execute(
+            f"SELECT seq, vector FROM docs WHERE seq > ? AND ({where}) ORDER BY seq", (after, *params)
+        ):
             labels.append(seq)
             blobs.append(blob)
         matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), self.dimension)
@@ -586,9 +644,13 @@ class Collection:
         labels, matrix = self._vectors()
         if compressed:
             try:
-                index = CodeIndex.build(self.compression, self._index_metric(), self.dimension, labels, matrix, generation=generation)
+                index = CodeIndex.build(
+                    self.compression, self._index_metric(), self.dimension, labels, matrix, generation=generation
+                )
             except CodecError as exc:
-                raise CollectionError(f"collection {self.path}: cannot build {self.compression.name} codes: {exc}") from None
+                raise CollectionError(
+                    f"collection {self.path}: cannot build {self.compression.name} codes: {exc}"
+                ) from None
         else:
             index = VectorIndex.build(kind, self._index_metric(), self.dimension, labels, matrix, generation=generation)
         index.stamp.max_label = int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM docs").fetchone()[0])
@@ -597,7 +659,8 @@ class Collection:
 
     def _dead_labels(self, index: VectorIndex) -> np.ndarray:
         rows = self._conn.execute(
-            "SELECT seq FROM tombstones WHERE generation > ? AND seq <= ?", (index.stamp.built_generation, index.stamp.max_label)
+            "SELECT seq FROM tombstones WHERE generation > ? AND seq <= ?",
+            (index.stamp.built_generation, index.stamp.max_label),
         )
         return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
@@ -626,7 +689,9 @@ class Collection:
         finally:
             self._conn.execute("COMMIT")
 
-    def search(self, query: str | np.ndarray | Sequence[float], k: int = 10, **options: Unpack[SearchOptions]) -> list[Hit]:
+    def search(
+        self, query: str | np.ndarray | Sequence[float], k: int = 10, **options: Unpack[SearchOptions]
+    ) -> list[Hit]:
         """The k best documents for one query (a text, or a vector for dense mode), best first.
 
         Options are those of `search_batch`: filter, mode ("dense", "keyword", "hybrid"), weights,
@@ -635,7 +700,9 @@ class Collection:
         if isinstance(query, str):
             return self.search_batch([query], k, **options)[0]
         if np.ndim(query) != 1:
-            raise CollectionError(f"query must be a text or one vector of shape ({self.dimension},), got shape {np.shape(query)}")
+            raise CollectionError(
+                f"query must be a text or one vector of shape ({self.dimension},), got shape {np.shape(query)}"
+            )
         return self.search_batch(np.asarray([query]), k, **options)[0]
 
     def search_batch(
@@ -661,8 +728,14 @@ class Collection:
         k = _check_positive_int(k, "k", MAX_K)
         if mode not in MODES:
             raise CollectionError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-        if weights is not None and (mode != "hybrid" or len(weights) != 2 or not all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0 for w in weights)):
-            raise CollectionError(f"weights must be two finite non-negative numbers (dense, keyword), for mode='hybrid'; got {weights!r}")
+        if weights is not None and (
+            mode != "hybrid"
+            or len(weights) != 2
+            or not all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0 for w in weights)
+        ):
+            raise CollectionError(
+                f"weights must be two finite non-negative numbers (dense, keyword), for mode='hybrid'; got {weights!r}"
+            )
         where, params = compile_filter(filter)
         if not isinstance(queries, str) and len(queries) == 0:
             return []
@@ -672,7 +745,9 @@ class Collection:
             if count == 0:
                 return [[] for _ in range(len(texts or qvecs))]
             depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
-            dense = self._dense(qvecs, depth, where, params, count, exact, ef_search, nprobe) if mode != "keyword" else None
+            dense = (
+                self._dense(qvecs, depth, where, params, count, exact, ef_search, nprobe) if mode != "keyword" else None
+            )
             keyword = [self._keyword(text, depth, where, params) for text in texts] if mode != "dense" else None
             if mode == "dense":
                 ranked = dense
@@ -681,12 +756,23 @@ class Collection:
             else:
                 ranked = [
                     reciprocal_rank_fusion([[s for s, _ in d], [s for s, _ in kw]], weights=weights, k=RRF_K)[:k]
-                    for d, kw in zip(dense, keyword)
+                    for d, kw in zip(dense, keyword, strict=False)
                 ]
             docs = self._fetch({seq for hits in ranked for seq, _ in hits})
-        if self._index_dirty and self._index is not None and self._index.stamp.generation == self._index.stamp.built_generation:
+        if (
+            self._index_dirty
+            and self._index is not None
+            and self._index.stamp.generation == self._index.stamp.built_generation
+        ):
             self._save_index()  # a fresh build is worth keeping; incremental catch-ups are saved on close
-        return [[Hit(docs[seq][0], float(score), docs[seq][1], json.loads(docs[seq][2])) for seq, score in hits if seq in docs] for hits in ranked]
+        return [
+            [
+                Hit(docs[seq][0], float(score), docs[seq][1], json.loads(docs[seq][2]))
+                for seq, score in hits
+                if seq in docs
+            ]
+            for hits in ranked
+        ]
 
     def _queries(self, queries, mode: str) -> tuple[list[str] | None, np.ndarray | None]:
         if isinstance(queries, str):
@@ -706,7 +792,9 @@ class Collection:
     def _dense(self, qvecs, k, where, params, count, exact, ef_search, nprobe) -> list[list[tuple[int, float]]]:
         allow = None
         if where != "1":
-            allow = np.fromiter((row[0] for row in self._conn.execute(f"SELECT seq FROM docs WHERE {where}", params)), dtype=np.int64)
+            allow = np.fromiter(
+                (row[0] for row in self._conn.execute(f"SELECT seq FROM docs WHERE {where}", params)), dtype=np.int64
+            )
             if not len(allow):
                 return [[] for _ in qvecs]
         index = None if exact and self._wanted_kind(count) != "flat" else self._current_index(count)
@@ -715,23 +803,41 @@ class Collection:
         else:
             spec = self.compression
             depth = k * spec.rescore_multiplier if spec and spec.rescore != "none" else k
-            scores, labels = index.search(qvecs, min(depth, MAX_K * 10), allow=allow, exclude=None if allow is not None else self._dead, ef_search=ef_search, nprobe=nprobe)
+            scores, labels = index.search(
+                qvecs,
+                min(depth, MAX_K * 10),
+                allow=allow,
+                exclude=None if allow is not None else self._dead,
+                ef_search=ef_search,
+                nprobe=nprobe,
+            )
             if depth != k:  # two-stage: rescore the code candidates with vectors read from the memory-mapped file
                 store = self._current_rescore()
-                scores, labels = rescore(qvecs, labels, k, self._index_metric(), lambda wanted: store.vectors(wanted, self._vectors_of))
+                scores, labels = rescore(
+                    qvecs, labels, k, self._index_metric(), lambda wanted: store.vectors(wanted, self._vectors_of)
+                )
             # An approximate index can run out of candidates under a selective filter: redo those rows exactly.
             expected = min(k, count if allow is None else len(allow))
             short = np.flatnonzero((labels >= 0).sum(axis=1) < expected)
             if len(short):
                 scores[short], labels[short] = self._exact(qvecs[short], k, where, params)
-        return [[(int(label), float(score)) for label, score in zip(row_labels, row_scores) if label >= 0] for row_labels, row_scores in zip(labels, scores)]
+        return [
+            [(int(label), float(score)) for label, score in zip(row_labels, row_scores, strict=False) if label >= 0]
+            for row_labels, row_scores in zip(labels, scores, strict=False)
+        ]
 
     def _vectors_of(self, labels: np.ndarray) -> np.ndarray:
         """Stored float32 vectors of `labels` (all must exist in this snapshot), in the order given."""
         found: dict[int, bytes] = {}
         for chunk in _chunks([int(label) for label in labels]):
-            found.update(self._conn.execute(f"SELECT seq, vector FROM docs WHERE seq IN ({','.join('?' * len(chunk))})", chunk).fetchall())
-        return np.frombuffer(b"".join(found[int(label)] for label in labels), dtype="<f4").reshape(len(labels), self.dimension)
+            found.update(
+                self._conn.execute(
+                    f"SELECT seq, vector FROM docs WHERE seq IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            )
+        return np.frombuffer(b"".join(found[int(label)] for label in labels), dtype="<f4").reshape(
+            len(labels), self.dimension
+        )
 
     def _current_rescore(self, rewrite: bool = False) -> RescoreStore | None:
         """The rescoring file for this snapshot: loaded, or rewritten when missing, invalid or too far behind.
@@ -746,8 +852,14 @@ class Collection:
         store = self._rescore
         if store is None or store.path != path:
             store = RescoreStore.load(path)
-        if store is not None and (store.stamp.precision, store.stamp.dimension) == (self.compression.rescore, self.dimension) and store.stamp.generation <= generation:
-            newer = self._conn.execute("SELECT count(*) FROM docs WHERE seq > ?", (store.stamp.max_label,)).fetchone()[0]
+        if (
+            store is not None
+            and (store.stamp.precision, store.stamp.dimension) == (self.compression.rescore, self.dimension)
+            and store.stamp.generation <= generation
+        ):
+            newer = self._conn.execute("SELECT count(*) FROM docs WHERE seq > ?", (store.stamp.max_label,)).fetchone()[
+                0
+            ]
             if not newer or (not rewrite and newer <= REWRITE_RESCORE_FRACTION * max(store.stamp.count, 1)):
                 self._rescore = store
                 return store
@@ -775,12 +887,16 @@ class Collection:
         found = {}
         for chunk in _chunks(sorted(seqs)):
             marks = ",".join("?" * len(chunk))
-            for seq, doc_id, text, meta in self._conn.execute(f"SELECT seq, id, text, metadata FROM docs WHERE seq IN ({marks})", chunk):
+            for seq, doc_id, text, meta in self._conn.execute(
+                f"SELECT seq, id, text, metadata FROM docs WHERE seq IN ({marks})", chunk
+            ):
                 found[seq] = (doc_id, text, meta)
         return found
 
 
-def _compression_spec(compression, dimension: int, index: str, rescore: str | None, multiplier: int | None) -> CompressionSpec | None:
+def _compression_spec(
+    compression, dimension: int, index: str, rescore: str | None, multiplier: int | None
+) -> CompressionSpec | None:
     """The validated spec (None for plain float32 search), as a CollectionError listing the valid choices."""
     if compression is None and rescore is None and multiplier is None:
         return None
@@ -791,6 +907,7 @@ def _compression_spec(compression, dimension: int, index: str, rescore: str | No
     if spec.is_identity:
         return None
     if index not in ("auto", "flat"):
-        raise CollectionError(f"compressed collections scan their codes exhaustively; index must be 'auto' or 'flat', got {index!r}")
+        raise CollectionError(
+            f"compressed collections scan their codes exhaustively; index must be 'auto' or 'flat', got {index!r}"
+        )
     return spec
-

@@ -19,7 +19,7 @@ import json
 import math
 from typing import Any
 
-from simvec.errors import SimvecError
+from simvec.errors import FilterError
 
 COMPARISONS = {"$eq": "IS", "$ne": "IS NOT", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 LIST_OPERATORS = ("$in", "$nin")
@@ -28,12 +28,11 @@ MAX_IN_VALUES = 10_000
 MAX_DEPTH = 32
 
 
-class FilterError(SimvecError, ValueError):
-    """A filter that is not valid in the filter language; the message shows the offending part."""
-
-    def __init__(self, message: str, part: Any) -> None:
-        super().__init__(f"invalid filter: {message} in {_show(part)}")
-        self.part = part
+def _invalid(message: str, part: Any) -> FilterError:
+    """A FilterError whose message shows the offending part of the filter."""
+    error = FilterError(f"invalid filter: {message} in {_show(part)}")
+    error.part = part
+    return error
 
 
 def _show(part: Any) -> str:
@@ -53,17 +52,17 @@ def _scalar(value: Any, part: Any, *, allow_none: bool = True) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise FilterError(f"value {value!r} is not a finite number", part)
+            raise _invalid(f"value {value!r} is not a finite number", part)
         return value
     if isinstance(value, str):
         return value
     kind = "None" if value is None else type(value).__name__
-    raise FilterError(f"value of type {kind} is not allowed here (use str, int, float or bool)", part)
+    raise _invalid(f"value of type {kind} is not allowed here (use str, int, float or bool)", part)
 
 
 def _field_expr(field: str, part: Any, params: list) -> str:
     if not field or "\x00" in field or '"' in field:
-        raise FilterError(f"field name {field!r} is not allowed (it must be non-empty, without '\"')", part)
+        raise _invalid(f"field name {field!r} is not allowed (it must be non-empty, without '\"')", part)
     params.append(f'$."{field}"')
     return "json_extract(metadata, ?)"
 
@@ -74,7 +73,7 @@ def _field_condition(field: str, spec: Any, params: list) -> str:
         params.append(_scalar(spec, {field: spec}))
         return f"{expr} IS ?"
     if not spec:
-        raise FilterError(f"no operator given for field {field!r}", {field: spec})
+        raise _invalid(f"no operator given for field {field!r}", {field: spec})
     clauses = []
     for op, value in spec.items():
         part = {field: {op: value}}
@@ -84,7 +83,7 @@ def _field_condition(field: str, spec: Any, params: list) -> str:
             clauses.append(f"{expr} {COMPARISONS[op]} ?")
         elif op in COMPARISONS:
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise FilterError(f"{op} needs a number or a string, got {type(value).__name__}", part)
+                raise _invalid(f"{op} needs a number or a string, got {type(value).__name__}", part)
             # SQLite orders every number before every string; keep ranges within one type.
             types = "('text')" if isinstance(value, str) else "('integer', 'real')"
             expr = _field_expr(field, part, params)
@@ -93,9 +92,9 @@ def _field_condition(field: str, spec: Any, params: list) -> str:
             clauses.append(f"({expr} {COMPARISONS[op]} ? AND json_type(metadata, ?) IN {types})")
         elif op in LIST_OPERATORS:
             if not isinstance(value, (list, tuple)):
-                raise FilterError(f"{op} needs a list of values, got {type(value).__name__}", part)
+                raise _invalid(f"{op} needs a list of values, got {type(value).__name__}", part)
             if len(value) > MAX_IN_VALUES:
-                raise FilterError(f"{op} has {len(value):,} values; the limit is {MAX_IN_VALUES:,}", part)
+                raise _invalid(f"{op} has {len(value):,} values; the limit is {MAX_IN_VALUES:,}", part)
             values = [_scalar(v, part, allow_none=False) for v in value]
             if not values:
                 clauses.append("0" if op == "$in" else "1")
@@ -110,26 +109,26 @@ def _field_condition(field: str, spec: Any, params: list) -> str:
                 clauses.append(f"({expr} NOT IN ({marks}) OR json_extract(metadata, ?) IS NULL)")
         else:
             known = ", ".join([*COMPARISONS, *LIST_OPERATORS])
-            raise FilterError(f"unknown operator {op!r} for field {field!r} (known: {known})", part)
+            raise _invalid(f"unknown operator {op!r} for field {field!r} (known: {known})", part)
     return " AND ".join(clauses)
 
 
 def _compile(node: Any, params: list, depth: int) -> str:
     if depth > MAX_DEPTH:
-        raise FilterError(f"nested deeper than {MAX_DEPTH} levels", node)
+        raise _invalid(f"nested deeper than {MAX_DEPTH} levels", node)
     if not isinstance(node, dict):
-        raise FilterError(f"expected an object like {{\"field\": value}}, got {type(node).__name__}", node)
+        raise _invalid(f'expected an object like {{"field": value}}, got {type(node).__name__}', node)
     clauses = []
     for key, value in node.items():
         if not isinstance(key, str):
-            raise FilterError(f"key {key!r} is not a string", node)
+            raise _invalid(f"key {key!r} is not a string", node)
         if key in LOGICAL:
             if not isinstance(value, (list, tuple)) or not value:
-                raise FilterError(f"{key} needs a non-empty list of filters", {key: value})
+                raise _invalid(f"{key} needs a non-empty list of filters", {key: value})
             parts = [_compile(sub, params, depth + 1) for sub in value]
             clauses.append("(" + (" AND " if key == "$and" else " OR ").join(f"({p})" for p in parts) + ")")
         elif key.startswith("$"):
-            raise FilterError(f"unknown operator {key!r} (logical operators: {', '.join(LOGICAL)})", {key: value})
+            raise _invalid(f"unknown operator {key!r} (logical operators: {', '.join(LOGICAL)})", {key: value})
         else:
             clauses.append(_field_condition(key, value, params))
     return " AND ".join(f"({c})" for c in clauses) if clauses else "1"

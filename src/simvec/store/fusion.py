@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 
+from simvec.errors import InputError
+
 RRF_K = 60
 
 
@@ -21,9 +23,9 @@ def reciprocal_rank_fusion(
     if weights is None:
         weights = [1.0] * len(rankings)
     if len(weights) != len(rankings):
-        raise ValueError(f"got {len(weights)} weights for {len(rankings)} rankings")
+        raise InputError(f"got {len(weights)} weights for {len(rankings)} rankings")
     scores: dict[Hashable, float] = {}
-    for ranking, weight in zip(rankings, weights):
+    for ranking, weight in zip(rankings, weights, strict=False):
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     order = {item: i for i, item in enumerate(scores)}

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 import faiss
 import numpy as np
 
+from simvec.errors import CodecError
 from simvec.vectors.reduce import Affine, fit_pca, truncate
 
 CODECS = ("float32", "float16", "int8", "binary", "pq")
@@ -35,10 +36,6 @@ SPEC_HELP = (
     'or a dict {"codec": ..., "truncate_dim": ..., "pca_dim": ..., "whiten": ..., "rotation": ..., "pq_m": ..., '
     '"rescore": "none"|"float32"|"int8", "rescore_multiplier": ...}'
 )
-
-
-class CodecError(ValueError):
-    """A codec or compression spec is invalid, or cannot be fitted on the data given."""
 
 
 def _matrix(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
@@ -201,8 +198,10 @@ class BinaryCodec(Codec):
         vectors = _matrix(vectors, self.dimension)
         if self.rotation != "none":
             if len(vectors) < max(2, self.dimension):
-                raise CodecError(f"binary-{self.rotation} learns a {self.dimension}x{self.dimension} rotation: it needs at least "
-                                 f"{self.dimension} training vectors, got {len(vectors)}; use 'binary', or PCA to fewer dimensions first")
+                raise CodecError(
+                    f"binary-{self.rotation} learns a {self.dimension}x{self.dimension} rotation: it needs at least "
+                    f"{self.dimension} training vectors, got {len(vectors)}; use 'binary', or PCA to fewer dimensions first"
+                )
             self.affine = fit_pca(vectors, self.dimension)
             if self.rotation == "itq":
                 itq = faiss.ITQMatrix(self.dimension)  # Gong & Lazebnik's iterative quantization, on centred PCA data
@@ -222,7 +221,9 @@ class BinaryCodec(Codec):
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        signs = np.unpackbits(np.asarray(codes, dtype=np.uint8), axis=1, count=self.dimension).astype(np.float32) * 2 - 1
+        signs = (
+            np.unpackbits(np.asarray(codes, dtype=np.uint8), axis=1, count=self.dimension).astype(np.float32) * 2 - 1
+        )
         return self._unrotate(signs * self.scale)
 
     def make_index(self, metric: str) -> faiss.IndexBinary:
@@ -247,7 +248,9 @@ class PQCodec(Codec):
             raise CodecError(f"pq needs a positive number of bytes per vector m, got {m!r}")
         if dimension % m:
             divisors = [d for d in range(1, dimension + 1) if dimension % d == 0 and d <= 128]
-            raise CodecError(f"pq{m}: m={m} does not divide the dimension {dimension}; valid m: {', '.join(map(str, divisors))}")
+            raise CodecError(
+                f"pq{m}: m={m} does not divide the dimension {dimension}; valid m: {', '.join(map(str, divisors))}"
+            )
         if rotation not in ROTATIONS["pq"]:
             raise CodecError(f"unknown pq rotation {rotation!r}; valid: {', '.join(ROTATIONS['pq'])}")
         self.m, self.rotation = int(m), rotation
@@ -319,7 +322,9 @@ def make_codec(codec: str, dimension: int, *, rotation: str = "none", pq_m: int 
     """A new, unfitted codec by name ("float32", "float16", "int8", "binary", "pq")."""
     if codec in ("float32", "float16", "int8"):
         if rotation != "none":
-            raise CodecError(f"rotation applies to binary ({', '.join(ROTATIONS['binary'])}) and pq ({', '.join(ROTATIONS['pq'])}), not {codec}")
+            raise CodecError(
+                f"rotation applies to binary ({', '.join(ROTATIONS['binary'])}) and pq ({', '.join(ROTATIONS['pq'])}), not {codec}"
+            )
         return ScalarCodec(dimension, codec)
     if codec == "binary":
         return BinaryCodec(dimension, rotation)
@@ -373,11 +378,18 @@ class CompressionSpec:
         return asdict(self)
 
 
-_SHORT = re.compile(r"^(?:t(?P<t>\d+)-)?(?:(?P<w>w?)pca(?P<p>\d+)-)?(?P<codec>float32|float16|int8|binary(?:-(?P<rot>pca|itq))?|(?P<o>o?)pq(?P<m>\d+))$")
+_SHORT = re.compile(
+    r"^(?:t(?P<t>\d+)-)?(?:(?P<w>w?)pca(?P<p>\d+)-)?(?P<codec>float32|float16|int8|binary(?:-(?P<rot>pca|itq))?|(?P<o>o?)pq(?P<m>\d+))$"
+)
 
 
-def parse_compression(spec: str | dict | CompressionSpec | None, *, dimension: int, rescore: str | None = None,
-                      rescore_multiplier: int | None = None) -> CompressionSpec:
+def parse_compression(
+    spec: str | dict | CompressionSpec | None,
+    *,
+    dimension: int,
+    rescore: str | None = None,
+    rescore_multiplier: int | None = None,
+) -> CompressionSpec:
     """A validated `CompressionSpec` from a short name, a dict or a spec; `rescore*` override the spec's own.
 
     Binary and PQ codes rescore with int8 vectors by default; float32/float16/int8 codes do not rescore.
@@ -391,8 +403,11 @@ def parse_compression(spec: str | dict | CompressionSpec | None, *, dimension: i
         if not match:
             raise CodecError(f"unknown compression {spec!r}; {SPEC_HELP}")
         codec = match["codec"]
-        fields = {"truncate_dim": int(match["t"]) if match["t"] else None, "pca_dim": int(match["p"]) if match["p"] else None,
-                  "whiten": bool(match["w"])}
+        fields = {
+            "truncate_dim": int(match["t"]) if match["t"] else None,
+            "pca_dim": int(match["p"]) if match["p"] else None,
+            "whiten": bool(match["w"]),
+        }
         if match["m"]:
             fields.update(codec="pq", pq_m=int(match["m"]), rotation="opq" if match["o"] else "none")
         elif codec.startswith("binary"):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from simvec.errors import InputError
+
 PRECISIONS = ("float32", "float16", "int8", "uint8", "binary", "ubinary")
 
 
 def check_precision(precision: str) -> str:
     """Return `precision` if simvec knows it, else raise a ValueError listing the valid ones."""
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid precisions: {', '.join(PRECISIONS)}")
+        raise InputError(f"unknown precision {precision!r}; valid precisions: {', '.join(PRECISIONS)}")
     return precision
 
 
@@ -22,7 +24,7 @@ def int8_ranges(calibration: np.ndarray) -> np.ndarray:
     """Per-dimension (min, max) of calibration embeddings, shape (2, dim)."""
     calibration = np.asarray(calibration, dtype=np.float32)
     if calibration.ndim != 2 or len(calibration) == 0:
-        raise ValueError("calibration embeddings must be a non-empty (n, dim) matrix")
+        raise InputError("calibration embeddings must be a non-empty (n, dim) matrix")
     return np.vstack((calibration.min(axis=0), calibration.max(axis=0)))
 
 
@@ -45,7 +47,7 @@ def quantize(
             ranges = int8_ranges(calibration if calibration is not None else embeddings)
         ranges = np.asarray(ranges, dtype=np.float32)
         if ranges.shape != (2, embeddings.shape[1]):
-            raise ValueError(f"int8 ranges must have shape (2, {embeddings.shape[1]}), got {ranges.shape}")
+            raise InputError(f"int8 ranges must have shape (2, {embeddings.shape[1]}), got {ranges.shape}")
         steps = np.maximum((ranges[1] - ranges[0]) / 255, np.finfo(np.float32).tiny)
         # Clip instead of letting out-of-range values wrap around (sentence-transformers wraps).
         buckets = np.clip((embeddings - ranges[0]) / steps, 0, 255)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+from simvec.errors import InputError, InputTypeError
 from simvec.vectors.similarity import l2_normalize
 
 
@@ -16,9 +17,9 @@ def check_truncate_dim(truncate_dim: int | None, dimension: int) -> int | None:
     if truncate_dim is None:
         return None
     if isinstance(truncate_dim, bool) or not isinstance(truncate_dim, (int, np.integer)):
-        raise TypeError(f"truncate_dim must be an int, got {type(truncate_dim).__name__}")
+        raise InputTypeError(f"truncate_dim must be an int, got {type(truncate_dim).__name__}")
     if not 0 < truncate_dim <= dimension:
-        raise ValueError(f"truncate_dim must be in 1..{dimension} (the model dimension), got {truncate_dim}")
+        raise InputError(f"truncate_dim must be in 1..{dimension} (the model dimension), got {truncate_dim}")
     return int(truncate_dim)
 
 
@@ -64,9 +65,9 @@ def fit_pca(vectors: np.ndarray, dim: int, *, whiten: bool = False) -> Affine:
     """PCA to `dim` dimensions (FAISS PCAMatrix); `whiten` scales each component to unit variance."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or not 0 < dim <= vectors.shape[1]:
-        raise ValueError(f"PCA needs an (n, d) matrix and 1 <= dim <= d; got shape {vectors.shape} and dim {dim}")
+        raise InputError(f"PCA needs an (n, d) matrix and 1 <= dim <= d; got shape {vectors.shape} and dim {dim}")
     if len(vectors) < max(2, dim):  # FAISS PCAMatrix finds at most n components from n vectors
-        raise ValueError(f"PCA to {dim} dimensions needs at least {max(2, dim)} training vectors, got {len(vectors)}")
+        raise InputError(f"PCA to {dim} dimensions needs at least {max(2, dim)} training vectors, got {len(vectors)}")
     pca = faiss.PCAMatrix(vectors.shape[1], dim, -0.5 if whiten else 0.0)
     pca.train(vectors)
     return Affine(faiss.vector_to_array(pca.mean), faiss.vector_to_array(pca.A).reshape(dim, -1).T)

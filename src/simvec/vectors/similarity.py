@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import cdist
 
+from simvec.errors import InputError
+
 METRICS = ("cosine", "dot", "euclidean", "manhattan")
 _DISTANCES = ("euclidean", "manhattan")
 # Queries are scored against all documents this many at a time, bounding the score matrix.
@@ -21,14 +23,14 @@ def _matrix(x: np.ndarray, name: str) -> np.ndarray:
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2:
-        raise ValueError(f"{name} must be a 1-D vector or a 2-D matrix, got shape {x.shape}")
+        raise InputError(f"{name} must be a 1-D vector or a 2-D matrix, got shape {x.shape}")
     return x
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a, b = _matrix(a, "a"), _matrix(b, "b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"dimension mismatch: a has {a.shape[1]} dimensions, b has {b.shape[1]}")
+        raise InputError(f"dimension mismatch: a has {a.shape[1]} dimensions, b has {b.shape[1]}")
     return a, b
 
 
@@ -64,7 +66,7 @@ def manhattan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def pairwise(a: np.ndarray, b: np.ndarray, metric: str = "cosine") -> np.ndarray:
     """The `metric` matrix between rows of `a` and rows of `b`."""
     if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+        raise InputError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
     return {"cosine": cosine, "dot": dot, "euclidean": euclidean, "manhattan": manhattan}[metric](a, b)
 
 
@@ -81,7 +83,7 @@ def top_k(
     Equal scores are ordered by document index. k larger than the number of documents returns them all.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise InputError(f"k must be a positive integer, got {k!r}")
     single = np.asarray(query_vecs).ndim == 1
     queries, docs = _pair(query_vecs, doc_vecs)
     k = min(int(k), len(docs))

@@ -1,0 +1,106 @@
+"""Collection routes: create, list, delete, upsert, get and search documents."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Depends
+
+from simvec.errors import LimitExceeded
+from simvec.server import schemas
+from simvec.server.state import ServerState, error, get_state
+
+router = APIRouter()
+
+
+def collection_info(name: str, info: dict) -> dict:
+    return {"name": name, **{k: v for k, v in info.items() if k != "path"}}
+
+
+@router.get("/v1/collections")
+async def list_collections(state: ServerState = Depends(get_state)) -> dict:
+    """Names and sizes of the served collections."""
+    names = state.registry.names()
+    return {"collections": [collection_info(n, await state.registry.run(n, lambda c: c.info())) for n in names]}
+
+
+@router.post("/v1/collections", status_code=201, response_model=schemas.CollectionInfo)
+async def create_collection(body: schemas.CollectionCreate, state: ServerState = Depends(get_state)):
+    """Create an empty collection embedded with the served model."""
+    info = await state.registry.create(body.name, index=body.index, metric=body.metric)
+    return collection_info(body.name, info)
+
+
+@router.get("/v1/collections/{name}", response_model=schemas.CollectionInfo)
+async def get_collection(name: str, state: ServerState = Depends(get_state)):
+    """Count, dimension, model, metric, index kind, bytes on disk."""
+    return collection_info(name, await state.registry.run(name, lambda c: c.info()))
+
+
+@router.delete("/v1/collections/{name}")
+async def delete_collection(name: str, state: ServerState = Depends(get_state)) -> dict:
+    """Delete a collection and its files."""
+    await state.registry.delete(name)
+    return {"deleted": name}
+
+
+@router.post("/v1/collections/{name}/documents", response_model=schemas.UpsertResponse)
+async def upsert(name: str, body: schemas.UpsertRequest, state: ServerState = Depends(get_state)):
+    """Add or replace documents by id (texts are embedded; unchanged texts are not re-embedded)."""
+    docs = body.documents
+    state.check_texts([d.text for d in docs], "documents")
+    with_vectors = [d.vector is not None for d in docs]
+    if any(with_vectors) and not all(with_vectors):
+        raise LimitExceeded(
+            f"documents[{with_vectors.index(False)}] has no vector: give a vector for every document or for none"
+        )
+    for i, d in enumerate(docs):
+        if d.text is None and d.vector is None:
+            raise LimitExceeded(f"documents[{i}] needs a text or a vector")
+    given = [d.id is not None for d in docs]
+    if any(given) and not all(given):
+        raise LimitExceeded(f"documents[{given.index(False)}] has no id: give an id for every document or for none")
+    ids = [d.id for d in docs] if all(given) else None
+    texts = [d.text for d in docs]
+    result = await state.registry.run(
+        name,
+        lambda c: c.add(
+            texts if any(t is not None for t in texts) else None,
+            ids=ids,
+            metadata=[d.metadata for d in docs],
+            vectors=np.asarray([d.vector for d in docs], dtype=np.float32) if all(with_vectors) else None,
+        ),
+    )
+    return {"ids": result.ids, "added": result.added, "updated": result.updated, "unchanged": result.unchanged}
+
+
+@router.delete("/v1/collections/{name}/documents", response_model=schemas.DeleteResponse)
+async def delete_documents(name: str, body: schemas.DeleteRequest, state: ServerState = Depends(get_state)):
+    """Delete documents by id (unknown ids are ignored)."""
+    state.check_texts(body.ids, "ids")
+    return {"deleted": await state.registry.run(name, lambda c: c.delete(body.ids))}
+
+
+@router.get("/v1/collections/{name}/documents/{doc_id}", response_model=schemas.DocumentOut)
+async def get_document(name: str, doc_id: str, state: ServerState = Depends(get_state)):
+    """One document by id."""
+    doc = await state.registry.run(name, lambda c: c.get(doc_id))
+    if doc is None:
+        return error(404, f"document {doc_id!r} not found in collection {name!r}", "not_found")
+    return {"id": doc.id, "text": doc.text, "metadata": doc.metadata}
+
+
+@router.post("/v1/collections/{name}/search", response_model=schemas.SearchResponse)
+async def search(name: str, body: schemas.SearchRequest, state: ServerState = Depends(get_state)):
+    """Dense, keyword or hybrid search with an optional metadata pre-filter."""
+    state.check_k(body.k)
+    query = body.query
+    if isinstance(query, str):
+        state.check_texts([query], "query")
+        if body.mode == "dense":  # embed through the batcher, merged with concurrent requests
+            query = (await state.batcher.embed([query], kind="query"))[0][0]
+    else:
+        query = np.asarray(query, dtype=np.float32)
+    hits = await state.registry.run(
+        name, lambda c: c.search(query, body.k, filter=body.filter, mode=body.mode, weights=body.weights)
+    )
+    return {"hits": [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits]}
