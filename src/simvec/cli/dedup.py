@@ -36,7 +36,7 @@ def dedup(
     output: Path = typer.Option(..., "--output", "-o", help="Output .jsonl: one decision per input document."),
     text_field: str = typer.Option("text", "--text-field", help="Field / column holding the text."),
     id_field: str = typer.Option(None, "--id-field", help="Field holding the id (default: the line or row number)."),
-    threshold: float = typer.Option(None, "--threshold", "-t", help="Cosine similarity in (0, 1] (default 0.9)."),
+    threshold: float = typer.Option(None, "--threshold", "-t", help="Cosine similarity in (0, 1] (default 0.925)."),
     keep: str = typer.Option(
         "first", "--keep", help="Which document of a group is kept: first, longest, shortest, max:FIELD, min:FIELD."
     ),
