@@ -149,39 +149,26 @@ def test_ivf_search_finds_the_close_pairs_exact_search_finds():
 
 def test_collection_duplicates_and_checked_add(tmp_path, encoder):
     from simvec import Collection
-    from simvec.store import dedup
 
     with Collection.create(tmp_path / "c", model=encoder) as c:
         c.add(["The cat sat on the mat.", "Stocks fell sharply today.", "The cat sat on the mat!"], ids=["a", "b", "c"])
-        found = dedup.find_duplicates(c)
+        found = c.find_duplicates()
         assert [r["duplicate_of"] for r in found.records()] == [None, None, "a"]
-        assert dedup.find_duplicates(c, keep="longest").kept == [0, 1]
+        assert c.find_duplicates(keep="longest").kept == [0, 1]
 
-        result = dedup.add_checked(
-            c,
-            ["the cat sat on the mat", "Rockets reach orbit.", "Rockets reach orbit!"],
-            ids=["d", "e", "f"],
-            metadata=None,
-            vectors=None,
-            on_duplicate="flag",
-        )
+        texts = ["the cat sat on the mat", "A new text about rockets.", "A new text about rockets!"]
+        result = c.add(texts, ids=["d", "e", "f"], on_duplicate="flag")
         assert result.added == 3 and set(result.duplicates) == {"d", "f"}
         assert c.get("d").metadata["duplicate_of"] == "a" and c.get("f").metadata["duplicate_of"] == "e"
         assert "duplicate_of" not in c.get("e").metadata
 
-        result = dedup.add_checked(
-            c,
-            ["Stocks fell sharply today", "Bananas are yellow."],
-            ids=["g", "h"],
-            metadata=None,
-            vectors=None,
-            on_duplicate="skip",
-        )
+        result = c.add(["Stocks fell sharply today", "Bananas are yellow."], ids=["g", "h"], on_duplicate="skip")
         assert result.ids == ["h"] and result.duplicates["g"][0] == "b" and "g" not in c
         # replacing a document by itself is not a duplicate
-        result = dedup.add_checked(
-            c, ["Stocks fell sharply today."], ids=["b"], metadata=None, vectors=None, on_duplicate="skip"
-        )
+        result = c.add(["Stocks fell sharply today."], ids=["b"], on_duplicate="skip")
         assert result.ids == ["b"] and not result.duplicates
+        assert c.add(["Bananas are yellow"], on_duplicate="skip").ids == []
         with pytest.raises(CollectionError, match="on_duplicate"):
-            dedup.add_checked(c, ["x"], ids=None, metadata=None, vectors=None, on_duplicate="drop")
+            c.add(["x"], on_duplicate="drop")
+        with pytest.raises(InputError, match="duplicate_threshold"):
+            c.add(["x"], on_duplicate="skip", duplicate_threshold=2)

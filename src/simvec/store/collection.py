@@ -23,13 +23,14 @@ import numpy as np
 from simvec.encoders import Encoder, ModelCard, resolve_model, shared_encoder
 from simvec.errors import CodecError, CollectionError
 from simvec.index import CodeIndex
-from simvec.store import schema, validate
+from simvec.store import dedup, schema, validate
 from simvec.store.derived import DerivedIndexes, IndexParams
 from simvec.store.filters import compile_filter
 from simvec.store.fusion import RRF_K, reciprocal_rank_fusion
 from simvec.store.protocol import StoredRow
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
+from simvec.tasks.dedup import Duplicates
 from simvec.vectors.codecs import CompressionSpec, disk_bytes_per_vector, parse_compression, ram_bytes_per_vector
 
 DB_NAME = "collection.db"
@@ -86,6 +87,7 @@ class AddResult:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    duplicates: dict[str, tuple[str, float]] = field(default_factory=dict)  # on_duplicate: id -> (of, cosine)
 
 
 def _card_settings(card: ModelCard) -> dict[str, object]:
@@ -316,13 +318,28 @@ class Collection:
         vectors: np.ndarray | Sequence[Sequence[float]] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         show_progress: bool | None = None,
+        on_duplicate: str = "allow",
+        duplicate_threshold: float = dedup.DEFAULT_THRESHOLD,
     ) -> AddResult:
         """Add or replace documents (upsert by id); one transaction per `batch_size` documents.
 
         Give `texts` (embedded with the collection's model), `vectors`, or both. Ids are strings,
         generated when omitted. A document whose text (and given vector) is unchanged is not re-embedded;
-        only its metadata is updated.
+        only its metadata is updated. `on_duplicate="skip"` or `"flag"` checks each new document against
+        the collection first (see simvec.store.dedup); "allow" (default) does not.
         """
+        if on_duplicate != "allow":
+            return dedup.add_checked(
+                self,
+                texts,
+                ids=ids,
+                metadata=metadata,
+                vectors=vectors,
+                on_duplicate=on_duplicate,
+                threshold=duplicate_threshold,
+                batch_size=batch_size,
+                show_progress=show_progress,
+            )
         if isinstance(texts, str):
             texts, ids = [texts], None if ids is None else [ids]
             metadata = None if metadata is None else [metadata]
@@ -437,6 +454,12 @@ class Collection:
         found = self.store.get(wanted, include_vectors)
         documents = [Document(doc_id, *found[doc_id]) if doc_id in found else None for doc_id in wanted]
         return documents[0] if single else documents
+
+    def find_duplicates(
+        self, threshold: float = dedup.DEFAULT_THRESHOLD, *, keep: str = "first", lexical_threshold: float | None = None
+    ) -> Duplicates:
+        """Near-duplicate groups among the stored documents (simvec.tasks.dedup's rule; see simvec.store.dedup)."""
+        return dedup.find_duplicates(self, threshold, keep=keep, lexical_threshold=lexical_threshold)
 
     def matrix(self) -> tuple[list[str], np.ndarray]:
         """Every document's id and stored float32 vector, in insertion order (for tuning, tasks and benchmarks)."""

@@ -10,13 +10,13 @@ is not its own duplicate.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simvec.errors import CollectionError
+from simvec.store import validate
 from simvec.tasks.dedup import DEFAULT_THRESHOLD, Duplicates, NeighbourGraph, check_threshold
 from simvec.tasks.dedup import find_duplicates as find_in_vectors
 
@@ -98,21 +98,20 @@ def add_checked(
     if on_duplicate not in ON_DUPLICATE:
         raise CollectionError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
     threshold = check_threshold(threshold, "duplicate_threshold")
+    if collection.metric != "cosine":
+        raise CollectionError(
+            f"duplicate checks compare cosine similarities; this collection's metric is {collection.metric}"
+        )
     if isinstance(texts, str):
         texts, ids = [texts], None if ids is None else [ids]
         metadata = None if metadata is None else [metadata]
         vectors = None if vectors is None else [vectors]
-    if texts is None and vectors is None:
-        raise CollectionError("add needs texts, vectors, or both")
-    n = len(texts) if texts is not None else len(vectors)
-    if ids is None:
-        ids = [uuid.uuid4().hex for _ in range(n)]
-    ids = list(ids)
+    n = validate.input_length(texts, ids, vectors)
+    texts = None if texts is None else validate.check_texts(texts, n)
+    ids = validate.check_ids(ids, n)
     if vectors is None:
-        vectors = collection.encoder.encode_documents(list(texts), normalize=True)
+        vectors = collection.encoder.encode_documents(texts, normalize=True)
     matrix = collection.check_vectors(vectors, "vectors")
-    if len(ids) != len(matrix):
-        raise CollectionError(f"lengths differ: ids has {len(ids)}, there are {len(matrix)} documents")
     decisions = check_new(collection, matrix, ids, threshold)
     metadata = [dict(m or {}) for m in metadata] if metadata is not None else [{} for _ in range(n)]
     if len(metadata) != n:
@@ -136,5 +135,5 @@ def add_checked(
         from simvec.store.collection import AddResult  # at call time: the collection module imports this one
 
         result = AddResult(ids=[])
-    result.duplicates = {ids[i]: d for i, d in enumerate(decisions) if d is not None}
+    result.duplicates = {ids[i]: (d[0], float(d[1])) for i, d in enumerate(decisions) if d is not None}
     return result

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simvec.encoders import Encoder
+from simvec.encoders import Encoder, shared_encoder
 from simvec.errors import InputError, InputTypeError
 from simvec.tasks.neighbours import knn, unit_rows
 
@@ -84,18 +84,8 @@ def embed_or_check(
             raise InputTypeError(f"{name}[{i}] is {type(text).__name__}, expected str")
     if not texts:
         return [], np.zeros((0, 0), dtype=np.float32)
-    encoder = encoder or _default_encoder()
+    encoder = encoder or shared_encoder()
     return texts, unit_rows(encoder.encode(texts), name)
-
-
-_ENCODER: list[Encoder] = []
-
-
-def _default_encoder() -> Encoder:
-    # tasks may not import the `simvec` package root (it imports the store), so they keep their own instance
-    if not _ENCODER:
-        _ENCODER.append(Encoder())
-    return _ENCODER[0]
 
 
 # ---- the neighbour graph ------------------------------------------------------------------------
