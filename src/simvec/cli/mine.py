@@ -17,7 +17,7 @@ mine_app = typer.Typer(
 app.add_typer(mine_app, name="mine")
 
 ThresholdOption = typer.Option(
-    None, "--threshold", "-t", help="Minimum score (default: 1.1 for the ratio margin, 0.75 for cosine)."
+    None, "--threshold", "-t", help="Minimum score (default: 1.26 for the ratio margin, 0.6 for cosine)."
 )
 MarginOption = typer.Option(
     "ratio", "--margin", help="ratio (LASER's ratio margin over k=4 neighbours) or none (cosine)."

@@ -51,7 +51,7 @@ class MineRequest(BaseModel):
 
     a: list[str]
     b: list[str] | None = None
-    threshold: float | None = Field(None, description="Default: 1.1 for the ratio margin, 0.75 for cosine.")
+    threshold: float | None = Field(None, description="Default: 1.26 for the ratio margin, 0.6 for cosine.")
     margin: Literal["ratio", "none"] = "ratio"
     top_n: int | None = Field(None, ge=1)
 
