@@ -64,7 +64,7 @@ def test_dedup_command_errors(tmp_path, docs, capsys):
     dup = tmp_path / "dup.jsonl"
     dup.write_text('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', encoding="utf-8")
     code, _, err = run(capsys, "dedup", str(dup), "--id-field", "id", "-o", out)
-    assert code == 2 and "duplicate id 'a'" in err
+    assert code == 2 and "dup.jsonl:2: duplicate id 'a' (first on line 1)" in err
     single = tmp_path / "single.txt"
     single.write_text("one line\n", encoding="utf-8")
     code, _, err = run(capsys, "dedup", str(single), "-o", out)

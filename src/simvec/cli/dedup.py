@@ -15,6 +15,10 @@ from simvec.sources import ERROR_MODES, Record, read_records
 def read_documents(path: Path, text_field: str, id_field: str | None, errors: str) -> tuple[list[Record], list[str]]:
     """The records of an input file and their ids (the id field, else the line or row number)."""
     records = list(read_records(path, text_field=text_field, id_field=id_field, errors=errors))
+    first_line: dict[str, int] = {}
+    for r in records:
+        if r.id is not None and first_line.setdefault(r.id, r.line) != r.line:
+            raise InputFileError(str(path), f"duplicate id {r.id!r} (first on line {first_line[r.id]})", r.line)
     return records, [r.id if r.id is not None else str(r.line) for r in records]
 
 
