@@ -37,7 +37,7 @@ def test_metrics_match_the_mteb_reference_values():
 
 
 def test_stsb_pairs_match_sentence_transformers(stsb_tsv, encoder):
-    from sentence_transformers.evaluation import BinaryClassificationEvaluator
+    from sentence_transformers.sentence_transformer.evaluation import BinaryClassificationEvaluator
     from sklearn.metrics import average_precision_score
 
     pairs = read_pairs_tsv(stsb_tsv)
