@@ -96,8 +96,21 @@ class DerivedIndexes:
             stale.unlink(missing_ok=True)
         self.index, self.rescore, self.dirty, self._dead = None, None, False, np.empty(0, dtype=np.int64)
 
-    def install(self, index: Index) -> None:
-        """Use an index built outside (e.g. codes fitted before a compression change was committed)."""
+    def fit_codes(self, spec: CompressionSpec) -> tuple[CodeIndex | None, int]:
+        """Codes for `spec` fitted on the stored vectors (None when there are none), and the generation read."""
+        with self.store.read():
+            labels, matrix = self.store.vectors()
+            generation = self.store.generation()
+        if not len(labels):
+            return None, generation
+        try:
+            return CodeIndex.build(spec, self.metric, self.dimension, labels, matrix), generation
+        except CodecError as exc:
+            raise CollectionError(f"collection {self.directory}: cannot use {spec.name}: {exc}") from None
+
+    def install(self, index: Index, generation: int) -> None:
+        """Use an index built outside (codes fitted before a compression change), as current at `generation`."""
+        index.stamp.generation = index.stamp.built_generation = generation
         self.index, self.dirty, self._dead = index, True, np.empty(0, dtype=np.int64)
 
     # ---- keeping current (call inside a read transaction) -----------------------------------------
