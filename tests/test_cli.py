@@ -10,6 +10,8 @@ import pytest
 
 from simvec.cli import main
 
+pytestmark = pytest.mark.model
+
 
 def run(capsys, *argv):
     """Run `simvec argv...` in-process; returns (exit code, stdout, stderr)."""

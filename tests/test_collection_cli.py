@@ -9,6 +9,8 @@ import pytest
 
 from simvec.cli import main
 
+pytestmark = pytest.mark.model
+
 DOCS = [
     {"id": "cat", "text": "The cat sat on the mat and purred.", "lang": "en", "year": 2020},
     {"id": "dog", "text": "A loyal dog fetched the ball in the park.", "lang": "en", "year": 2022},

@@ -11,6 +11,8 @@ from simvec import Collection
 from simvec.errors import InputFileError
 from simvec.eval.retrieval import collection_for, evaluate_retrieval, read_beir, score_run
 
+pytestmark = pytest.mark.model
+
 
 def test_metrics_match_an_independent_computation_on_a_tiny_run():
     qrels = {"q1": {"d1": 1, "d3": 2}, "q2": {"d9": 1}, "q3": {"d5": 1}}
