@@ -70,7 +70,7 @@ function statusLine(text) {
 
 function errorBox(err) {
   const box = h("div", { class: "error", role: "alert" });
-  if (err && err.status) box.append(h("strong", {}, `Error ${err.status}`));
+  if (err && err.status) box.append(h("strong", {}, `Error ${err.status}:`), " ");
   box.append(document.createTextNode(err && err.message ? err.message : String(err)));
   if (err && err.status === 401) {
     box.append(" ", h("button", { type: "button", class: "small ghost", onclick: () => askForKey("").then(render, () => {}) }, "Enter API key"));
@@ -476,7 +476,7 @@ function filterEditor(initialText) {
 function queryTerms(query) {
   const words = (query.toLowerCase().match(/[\p{L}\p{N}]+/gu) || []).filter((w) => w.length > 1 && !STOPWORDS.has(w));
   // A rough stand-in for the keyword index's Porter stemming: match words that start with the stem.
-  return [...new Set(words.map((w) => (w.length > 4 ? w.replace(/(ing|ed|es|s)$/, "") : w)))];
+  return [...new Set(words.map((w) => (w.length > 4 ? w.replace(/(ies|ing|ed|es|s|y)$/, "") : w)))];
 }
 
 /** Text with the query's words wrapped in <mark>, built from text nodes only. */

@@ -10,7 +10,6 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from simvec.errors import MissingDependencyError
 from simvec.eval.compression import TUNE_FILE
 from simvec.server.state import ServerState, get_state
 from simvec.store import Collection
@@ -63,7 +62,7 @@ class TuneReport(BaseModel):
 async def list_documents(
     name: str,
     limit: int = Query(20, ge=1, le=MAX_PAGE, description="Documents per page."),
-    offset: int = Query(0, ge=0, description="Documents to skip (insertion order)."),
+    offset: int = Query(0, ge=0, le=2**31, description="Documents to skip (insertion order)."),
     state: ServerState = Depends(get_state),
 ):
     """A page of documents in insertion order (the console's sample of a collection)."""
@@ -76,21 +75,15 @@ async def list_documents(
     return await state.registry.run(name, read)
 
 
-def project_2d(
-    vectors: np.ndarray, method: Literal["auto", "pca", "umap"] = "auto"
-) -> tuple[np.ndarray, str, list | None]:
-    """2-D coordinates of the rows of `vectors`: UMAP (cosine) when asked for or installed with `auto`, else PCA."""
+def project_2d(vectors: np.ndarray, method: Literal["auto", "pca"] = "auto") -> tuple[np.ndarray, str, list | None]:
+    """2-D coordinates of the rows of `vectors`: UMAP (cosine) with `auto` when umap-learn is installed, else PCA."""
     n = len(vectors)
-    if method != "pca":
+    if method == "auto" and n > 15:
         try:
             import umap
-        except ImportError as exc:
-            if method == "umap":
-                raise MissingDependencyError(
-                    "method='umap' needs the umap-learn package (pip install umap-learn)"
-                ) from exc
+        except ImportError:  # an optional extra: PCA needs nothing beyond scikit-learn
             umap = None
-        if umap is not None and n > 15:
+        if umap is not None:
             reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), metric="cosine", random_state=0)
             return np.asarray(reducer.fit_transform(vectors), dtype=np.float64), "umap", None
     if n < 2:
@@ -113,7 +106,7 @@ async def collection_map(
     name: str,
     color_by: str | None = Query(None, description="Metadata field whose value is returned with each point."),
     sample: int = Query(2000, ge=1, le=MAX_MAP_SAMPLE, description="At most this many documents are projected."),
-    method: Literal["auto", "pca", "umap"] = Query("auto", description="auto: UMAP when installed, else PCA."),
+    method: Literal["auto", "pca"] = Query("auto", description="auto: UMAP when umap-learn is installed, else PCA."),
     state: ServerState = Depends(get_state),
 ):
     """A 2-D map of the collection's stored vectors (sampled for large collections), for plotting."""
