@@ -26,7 +26,11 @@ if ! apt-cache show chromium-headless-shell >/dev/null 2>&1; then
     echo "ensure-browser: apt-get update" >&2
     $SUDO apt-get update -qq
 fi
+install() { $SUDO apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null; }
 echo "ensure-browser: apt-get install chromium-headless-shell (~230 MB, about a minute)" >&2
-$SUDO apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null
+if ! install; then  # stale package lists name files the mirror no longer has: refresh once and retry
+    $SUDO apt-get update -qq
+    install
+fi
 test -x "$BROWSER"
 echo "ensure-browser: $($BROWSER --version 2>/dev/null || echo installed)" >&2

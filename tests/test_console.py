@@ -168,6 +168,10 @@ def test_console_pages_need_no_key_but_the_api_does(server):
     assert httpx.get(f"{server}/ui/static/secrets.txt").status_code == 404
     assert httpx.get(f"{server}/v1/collections").status_code == 401
     assert httpx.get(f"{server}/v1/collections/papers/map").status_code == 401
+    paths = get(f"{server}/openapi.json").json()["paths"]
+    for path in ("/v1/collections/{name}/documents", "/v1/collections/{name}/map", "/v1/collections/{name}/tune"):
+        assert "get" in paths[path] and paths[path]["get"]["description"], path
+    assert "/ui" not in paths and "/" not in paths  # the pages are not API
 
 
 def test_documents_page_map_and_tune_report(server, encoder):
