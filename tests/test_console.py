@@ -547,6 +547,13 @@ def test_screenshots_of_the_main_pages(browser, server, tmp_path):
             assert tab.errors == []
         finally:
             tab.close()
+    prompt = Page(browser, server, key=None)  # the key prompt (its 401 is logged by the browser, as it should be)
+    try:
+        page = prompt.goto(MAIN_PAGES["search"])
+        page.locator("#key-dialog").wait_for(state="visible")
+        shots.append(page.screenshot(path=folder / "key-prompt.png"))
+    finally:
+        prompt.close()
     from PIL import Image
 
     for shot in shots:

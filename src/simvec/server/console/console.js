@@ -209,7 +209,7 @@ async function render() {
   try {
     await page(params, () => token === renderToken);
   } catch (err) {
-    if (token === renderToken) show(h("h1", {}, "Something went wrong"), errorBox(err));
+    if (token === renderToken) show(h("h1", {}, err && err.status === 401 ? "API key required" : "Something went wrong"), errorBox(err));
   }
 }
 
@@ -283,7 +283,7 @@ async function collectionPage(params, current) {
   const keys = shown.filter((k) => k in info).concat(Object.keys(info).filter((k) => !shown.includes(k) && k !== "name"));
   const settings = h("dl", { class: "settings" }, keys.map((k) => [
     h("dt", {}, k.replaceAll("_", " ")),
-    h("dd", {}, /(^|_)bytes(_on_disk)?$/.test(k) && typeof info[k] === "number" ? `${formatBytes(info[k])} (${info[k].toLocaleString("en")} B)` : formatValue(info[k])),
+    h("dd", {}, settingText(k, info[k])),
   ]));
   const docs = page.documents.length
     ? h("div", { class: "table-wrap" }, h("table", { class: "documents" },
@@ -311,6 +311,15 @@ async function collectionPage(params, current) {
     h("section", { class: "panel", "aria-labelledby": "settings-title" }, h("h2", { id: "settings-title" }, "Settings"), settings),
     h("section", { "aria-labelledby": "sample-title" }, h("h2", { id: "sample-title" }, "Documents"), pager, docs),
   );
+}
+
+/** A collection setting as text: byte counts with their unit, nested settings as "key: value" pairs. */
+function settingText(key, value) {
+  if (/(^|_)bytes(_on_disk)?$/.test(key) && typeof value === "number") return `${formatBytes(value)} (${value.toLocaleString("en")} B)`;
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    return Object.entries(value).map(([k, v]) => `${k}: ${formatValue(v)}`).join(" · ");
+  }
+  return formatValue(value);
 }
 
 function metadataList(metadata) {
