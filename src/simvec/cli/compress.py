@@ -135,7 +135,7 @@ def tune_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Pick the cheapest compression meeting a retention target on the collection's own data (and apply it on request)."""
-    from simvec.eval.compression import Workbench, pseudo_queries, tune
+    from simvec.eval.compression import Workbench, pseudo_queries, save_tune_report, tune
     from simvec.store import Collection
 
     target = min_retention / 100 if min_retention > 1 else min_retention
@@ -173,18 +173,20 @@ def tune_command(
             bench.close()
         if apply and result.chosen is not None:
             collection.set_compression(result.chosen.spec)
+    report = {
+        "metric": result.metric,
+        "queries": len(texts),
+        "measured": [m.as_dict() for m in result.measured],
+        "chosen": result.chosen.config if result.chosen else None,
+        "best": result.best.config if result.best else None,
+        "reason": result.reason,
+        "applied": bool(apply and result.chosen),
+        "ram_budget": ram_bytes_per_vector,
+        "min_retention": target,
+    }
+    save_tune_report(path, report)  # the web console charts retention vs RAM from it
     if as_json:
-        print_json(
-            {
-                "metric": result.metric,
-                "queries": len(texts),
-                "measured": [m.as_dict() for m in result.measured],
-                "chosen": result.chosen.config if result.chosen else None,
-                "best": result.best.config if result.best else None,
-                "reason": result.reason,
-                "applied": bool(apply and result.chosen),
-            }
-        )
+        print_json(report)
     else:
         Console(width=200).print(
             _table(

@@ -9,6 +9,7 @@ memory-mapped rescoring rows (read per candidate; the 8-byte label per vector th
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simvec.atomic import atomic_write
 from simvec.index import exact_search
 from simvec.index.compressed import CodeIndex, RescoreStore, rescore
 from simvec.vectors.codecs import (
@@ -364,6 +366,14 @@ def plot(results: list[Measurement], path: str | Path, title: str) -> None:
 
 
 # ---- the tuner -------------------------------------------------------------------------------------
+
+
+TUNE_FILE = "tune.json"  # `simvec tune` leaves its measurements in the collection's directory; the console charts them
+
+
+def save_tune_report(directory: Path, report: dict) -> None:
+    """Keep the last `simvec tune` report (JSON) beside the collection it measured."""
+    atomic_write(Path(directory) / TUNE_FILE, lambda handle: handle.write(json.dumps(report, indent=1).encode()))
 
 
 @dataclass
