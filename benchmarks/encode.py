@@ -133,7 +133,7 @@ def ndcg_at_10(doc_ids: list[str], doc_vecs: np.ndarray, query_ids: list[str], q
 
     from simvec.vectors.similarity import top_k
 
-    indices, scores = top_k(query_vecs, doc_vecs, 10, "cosine")
+    scores, indices = top_k(query_vecs, doc_vecs, 10, "cosine")
     run = {
         q: {doc_ids[i]: float(s) for i, s in zip(row_i, row_s, strict=False)}
         for q, row_i, row_s in zip(query_ids, indices, scores, strict=False)

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from simvec.cli.app import JsonOption, ModelOption, app, print_json
 from simvec.sources import ERROR_MODES, read_records, write_vectors
-from simvec.vectors.quantize import PRECISIONS
-from simvec.vectors.similarity import METRICS, pairwise
+from simvec.types import METRICS, PRECISIONS
+from simvec.vectors.similarity import pairwise
 
 BackendOption = typer.Option(
     "auto", "--backend", "-b", help="auto (fastest within tolerance of torch), torch, onnx, onnx-int8 or static."

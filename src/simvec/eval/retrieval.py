@@ -21,8 +21,8 @@ from simvec.encoders import Encoder
 from simvec.encoders.artifacts import cache_dir
 from simvec.errors import InputError, InputFileError
 from simvec.store import Collection
+from simvec.types import MODES, Mode
 
-MODES = ("dense", "keyword", "hybrid")
 RUN_DEPTH = 100  # hits kept per query: enough for Recall@100 and MAP@100
 # Our metric names -> pytrec_eval measure keys; MRR@10 is recip_rank over runs cut at depth 10.
 MEASURES = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "map@100": "map_cut_100"}
@@ -43,7 +43,7 @@ class RetrievalResult:
     """Mean metrics over the judged queries for one search mode."""
 
     dataset: str
-    mode: str
+    mode: Mode
     queries: int
     documents: int
     metrics: dict[str, float]
@@ -170,7 +170,7 @@ def hnsw_recall_at_10(collection_path: Path, encoder: Encoder, query_vectors: np
 def evaluate_retrieval(
     directory: str | Path,
     *,
-    modes: tuple[str, ...] = ("dense",),
+    modes: tuple[Mode, ...] = ("dense",),
     model: str | Path | Encoder | None = None,
     split: str = "test",
     cache_dir: str | Path | None = None,

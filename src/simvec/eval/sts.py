@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 from simvec.errors import InputError, InputFileError
+from simvec.vectors.similarity import paired
 
 STSB_SPLITS = ("train", "dev", "test")
 SEMEVAL_YEARS = ("STS12", "STS13", "STS14", "STS15", "STS16")
@@ -165,9 +166,9 @@ def cosine_scores(encoder, pairs: STSPairs, batch_size: int = 64) -> np.ndarray:
     unique = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
     position = {s: i for i, s in enumerate(unique)}
     vectors = encoder.encode(unique, batch_size=batch_size)
-    a = vectors[[position[s] for s in pairs.sentences1]]
-    b = vectors[[position[s] for s in pairs.sentences2]]
-    return (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    first = vectors[[position[s] for s in pairs.sentences1]]
+    second = vectors[[position[s] for s in pairs.sentences2]]
+    return paired(first, second, "cosine")
 
 
 def evaluate_sts(encoder, pairs: STSPairs, n_resamples: int = 1000, seed: int = 0) -> STSResult:
