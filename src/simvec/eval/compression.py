@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from simvec.errors import CodecError
 from simvec.index import exact_search
 from simvec.index.compressed import CodeIndex, RescoreStore, rescore
-from simvec.vectors.codecs import (
-    CodecError,
+from simvec.vectors.compression_spec import (
     CompressionSpec,
     disk_bytes_per_vector,
     parse_compression,
