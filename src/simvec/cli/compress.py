@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import typer
@@ -54,7 +52,8 @@ def bench_compression(
     from simvec.encoders import Encoder
     from simvec.eval.compression import Workbench, check_targets, pareto_front, run_benchmark
     from simvec.eval.compression import plot as draw
-    from simvec.eval.retrieval import build_collection, collection_for, default_cache_dir, read_beir
+    from simvec.eval.readers import read_beir
+    from simvec.eval.retrieval import build_collection, collection_for, default_cache_dir
 
     beir = read_beir(data, split)
     encoder = Encoder(model)
@@ -93,32 +92,6 @@ def bench_compression(
         console.print(f"target {t['target']}: {status} — {t['config']} at {100 * (t['retention'] or 0):.2f}%")
 
 
-def _read_queries(path: Path) -> tuple[list[str], list[str]]:
-    """(ids, texts) from .jsonl ({"_id"|"id", "text"}) or .txt (a query per line; ids are line numbers)."""
-    ids, texts = [], []
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            if path.suffix.lower() == ".jsonl":
-                row = json.loads(raw)
-                ids.append(str(row.get("_id", row.get("id", line))))
-                texts.append(str(row["text"]))
-            else:
-                ids.append(str(line))
-                texts.append(raw.strip())
-    return ids, texts
-
-
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.reader(handle, delimiter="\t"):
-            if len(row) == 3 and row[0] != "query-id":
-                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-    return qrels
-
-
 @app.command("tune")
 def tune_command(
     path: Path = typer.Argument(..., help="Collection directory."),
@@ -136,23 +109,25 @@ def tune_command(
 ) -> None:
     """Pick the cheapest compression meeting a retention target on the collection's own data (and apply it on request)."""
     from simvec.eval.compression import Workbench, pseudo_queries, tune
+    from simvec.eval.readers import read_qrels, read_queries
     from simvec.store import Collection
 
     target = min_retention / 100 if min_retention > 1 else min_retention
     if qrels and not queries:
         raise typer.BadParameter("--qrels needs --queries (the judged queries)", param_hint="--qrels")
+    judged, query_ids, texts = None, [], []
+    if queries:  # read (and reject) the query files before any work on the collection
+        query_ids, texts = read_queries(queries)
+        if qrels:
+            judged = read_qrels(qrels)
+            keep = [i for i, q in enumerate(query_ids) if q in judged]
+            query_ids, texts = [query_ids[i] for i in keep], [texts[i] for i in keep]
+            judged = {q: judged[q] for q in query_ids}
     with Collection.open(path) as collection:
         ids, vectors = collection.matrix()
         if not ids:
             raise typer.BadParameter(f"{path} has no documents to tune on", param_hint="PATH")
-        judged = _read_qrels(qrels) if qrels else None
-        if queries:
-            query_ids, texts = _read_queries(queries)
-            if judged is not None:
-                keep = [i for i, q in enumerate(query_ids) if q in judged]
-                query_ids, texts = [query_ids[i] for i in keep], [texts[i] for i in keep]
-                judged = {q: judged[q] for q in query_ids}
-        else:
+        if not queries:
             texts = pseudo_queries([text or "" for _, text, _ in collection], pseudo)
             query_ids = [str(i) for i in range(len(texts))]
         qvecs = collection.check_vectors(

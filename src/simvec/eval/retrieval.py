@@ -7,10 +7,8 @@ skips. Metrics come from pytrec_eval (trec_eval's own code): nDCG@10, MRR@10, Re
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,23 +17,14 @@ import pytrec_eval
 
 from simvec.encoders import Encoder
 from simvec.encoders.artifacts import cache_dir
-from simvec.errors import InputError, InputFileError
+from simvec.errors import InputError
+from simvec.eval.readers import BeirData, read_beir
 from simvec.store import Collection
 from simvec.types import MODES, Mode
 
 RUN_DEPTH = 100  # hits kept per query: enough for Recall@100 and MAP@100
 # Our metric names -> pytrec_eval measure keys; MRR@10 is recip_rank over runs cut at depth 10.
 MEASURES = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "map@100": "map_cut_100"}
-
-
-@dataclass
-class BeirData:
-    """A BEIR dataset: documents (id -> text), queries (id -> text) with judgements, qrels (qid -> {docid: grade})."""
-
-    name: str
-    corpus: dict[str, str]
-    queries: dict[str, str]
-    qrels: dict[str, dict[str, int]]
 
 
 @dataclass
@@ -52,63 +41,6 @@ class RetrievalResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    if not path.is_file():
-        raise InputFileError(
-            str(path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)"
-        )
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if raw.strip():
-                try:
-                    yield line, json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise InputFileError(str(path), f"invalid JSON: {exc.msg}", line) from None
-
-
-def _field(row: dict, name: str, path: Path, line: int) -> str:
-    if name not in row:
-        raise InputFileError(str(path), f"missing field {name!r}", line)
-    return str(row[name])
-
-
-def read_beir(directory: str | Path, split: str = "test") -> BeirData:
-    """Read a BEIR dataset; only the queries judged in qrels/<split>.tsv are kept."""
-    directory = Path(directory)
-    qrels_path = directory / "qrels" / f"{split}.tsv"
-    if not qrels_path.is_file():
-        raise InputFileError(
-            str(qrels_path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)"
-        )
-    qrels: dict[str, dict[str, int]] = {}
-    with qrels_path.open(encoding="utf-8", newline="") as handle:
-        for line, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
-            if line == 1 and row and row[0] == "query-id":
-                continue
-            if len(row) != 3:
-                raise InputFileError(str(qrels_path), f"expected 3 tab-separated fields, got {len(row)}", line)
-            try:
-                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-            except ValueError:
-                raise InputFileError(str(qrels_path), f"score {row[2]!r} is not an integer", line) from None
-    corpus_path, queries_path = directory / "corpus.jsonl", directory / "queries.jsonl"
-    corpus = {
-        _field(row, "_id", corpus_path, line): (
-            str(row.get("title") or "") + " " + _field(row, "text", corpus_path, line)
-        ).strip()
-        for line, row in _jsonl(corpus_path)
-    }
-    queries = {
-        qid: _field(row, "text", queries_path, line)
-        for line, row in _jsonl(queries_path)
-        if (qid := _field(row, "_id", queries_path, line)) in qrels
-    }
-    missing = sorted(set(qrels) - set(queries))
-    if missing:
-        raise InputFileError(str(queries_path), f"{len(missing)} judged queries are missing, e.g. {missing[0]!r}")
-    return BeirData(directory.resolve().name, corpus, queries, {qid: qrels[qid] for qid in queries})
 
 
 def default_cache_dir() -> Path:
