@@ -16,15 +16,29 @@ from simvec.vectors.similarity import pairwise
 BackendOption = typer.Option(
     "auto", "--backend", "-b", help="auto (fastest within tolerance of torch), torch, onnx, onnx-int8 or static."
 )
+# The text field of `embed` and `collection add`; --field and --column were embed's names for it: still accepted.
+TextFieldOption = typer.Option("text", "--text-field", help="JSON field / CSV or parquet column holding the text.")
+TextFieldAliasOption = typer.Option(None, "--field", "--column", hidden=True)
+
+
+def text_field_of(text_field: str, alias: str | None) -> str:
+    """The text field given by --text-field or by its old spelling (--field / --column), not two different ones."""
+    if alias is None or alias == text_field:
+        return text_field
+    if text_field != "text":
+        raise typer.BadParameter(
+            f"--text-field {text_field!r} and its old spelling {alias!r} disagree; give --text-field only",
+            param_hint="--text-field",
+        )
+    return alias
 
 
 @app.command()
 def embed(
     input: Path = typer.Argument(..., help="Input file: .txt (a text per line), .jsonl, .csv or .parquet."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file: .npy (matrix) or .parquet (id, vector)."),
-    field: str = typer.Option(
-        "text", "--field", "--column", help="JSON field / CSV or parquet column holding the text."
-    ),
+    text_field: str = TextFieldOption,
+    text_field_alias: str = TextFieldAliasOption,
     id_field: str = typer.Option(None, "--id-field", help="Field holding an id (default: the line or row number)."),
     model: str = ModelOption,
     prompt: str = typer.Option(None, help='Prefix for every text, e.g. "query: ".'),
@@ -44,7 +58,9 @@ def embed(
         raise typer.BadParameter(
             f"unknown output extension {output.suffix or '(none)'!r}; use .npy or .parquet", param_hint="--output"
         )
-    records = list(read_records(input, text_field=field, id_field=id_field, errors=errors))
+    records = list(
+        read_records(input, text_field=text_field_of(text_field, text_field_alias), id_field=id_field, errors=errors)
+    )
     encoder = Encoder(model, backend=backend, cache=(cache_path or True) if cache else None)
     vectors = encoder.encode(
         [r.text for r in records],
