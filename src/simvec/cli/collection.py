@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simvec.cli.app import JsonOption, ModelOption, app, print_json
-from simvec.cli.embed import TextFieldAliasOption, TextFieldOption, text_field_of
+from simvec.cli.embed import TextFieldAliasOption, TextFieldOption, print_details, text_field_of
 from simvec.sources import ERROR_MODES, read_records
 
 collection_app = typer.Typer(
@@ -199,12 +199,7 @@ def delete(path: Path = PathArgument, ids: list[str] = typer.Argument(..., help=
 def info(path: Path = PathArgument, as_json: bool = JsonOption) -> None:
     """Count, dimension, model, index kind and bytes on disk."""
     with _open(path) as collection:
-        details = collection.info()
-    if as_json:
-        print_json(details)
-        return
-    for key, value in details.items():
-        typer.echo(f"{key:>14}: {value}")
+        print_details(collection.info(), as_json)
 
 
 @collection_app.command("compress")

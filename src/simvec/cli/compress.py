@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -10,11 +11,14 @@ from rich.table import Table
 
 from simvec.cli.app import JsonOption, ModelOption, app, print_json
 
+if TYPE_CHECKING:
+    from simvec.eval.compression import Measurement
+
 bench_app = typer.Typer(help="Benchmarks measured in one run against their anchors.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 
-def _table(title: str, measured, chosen: str | None = None) -> Table:
+def _table(title: str, measured: list[Measurement], chosen: str | None = None) -> Table:
     table = Table(title=title)
     for column in ("config", "RAM B/vec", "disk B/vec", "nDCG@10", "retention", "recall@10", "QPS", "anchor"):
         table.add_column(
@@ -50,25 +54,17 @@ def bench_compression(
 ) -> None:
     """nDCG@10, retention and recall@10 vs float32 exact, RAM/disk bytes per vector and QPS for every codec setting."""
     from simvec.encoders import Encoder
-    from simvec.eval.compression import Workbench, check_targets, pareto_front, run_benchmark
+    from simvec.eval.compression import beir_workbench, pareto_front, run_benchmark
     from simvec.eval.compression import plot as draw
-    from simvec.eval.readers import read_beir
-    from simvec.eval.retrieval import build_collection, collection_for, default_cache_dir
 
-    beir = read_beir(data, split)
     encoder = Encoder(model)
-    path = collection_for(beir, cache_dir or default_cache_dir(), encoder)
-    with build_collection(beir, path, encoder) as collection:  # embeds only documents not cached yet
-        ids, vectors = collection.matrix()
-    query_ids = list(beir.queries)
-    queries = encoder.encode_queries([beir.queries[q] for q in query_ids], show_progress=False)
-    bench = Workbench(ids, vectors, queries, query_ids=query_ids, qrels=beir.qrels)
+    bench, beir = beir_workbench(data, encoder, split=split, cache_dir=cache_dir)
     try:
         results = run_benchmark(bench, progress=lambda message: typer.echo(message, err=True))
     finally:
         bench.close()
-    targets = check_targets(results)
-    title = f"Compression — {beir.name} ({len(query_ids)} queries, {len(ids)} documents, {encoder.model_id})"
+    front = [r.config for r in pareto_front(results)]
+    title = f"Compression — {beir.name} ({len(beir.queries)} queries, {len(beir.corpus)} documents, {encoder.model_id})"
     if plot:
         draw(results, plot, title)
         typer.echo(f"wrote {plot}", err=True)
@@ -77,19 +73,16 @@ def bench_compression(
             {
                 "dataset": beir.name,
                 "model": encoder.model_id,
-                "queries": len(query_ids),
-                "documents": len(ids),
+                "queries": len(beir.queries),
+                "documents": len(beir.corpus),
                 "results": [r.as_dict() for r in results],
-                "pareto_front": [r.config for r in pareto_front(results)],
-                "targets": targets,
+                "pareto_front": front,
             }
         )
         return
     console = Console(width=200)
     console.print(_table(title, results))
-    for t in targets:
-        status = "met" if t["met"] else f"MISSED by {100 * t['shortfall']:.2f} points"
-        console.print(f"target {t['target']}: {status} — {t['config']} at {100 * (t['retention'] or 0):.2f}%")
+    console.print(f"Pareto front (RAM vs retention): {', '.join(front)}")
 
 
 @app.command("tune")

@@ -21,6 +21,15 @@ TextFieldOption = typer.Option("text", "--text-field", help="JSON field / CSV or
 TextFieldAliasOption = typer.Option(None, "--field", "--column", hidden=True)
 
 
+def print_details(details: dict, as_json: bool) -> None:
+    """A flat dict as JSON, or as aligned `key: value` lines (`simvec info`, `simvec collection info`)."""
+    if as_json:
+        print_json(details)
+        return
+    for key, value in details.items():
+        typer.echo(f"{key:>15}: {value}")
+
+
 def text_field_of(text_field: str, alias: str | None) -> str:
     """The text field given by --text-field or by its old spelling (--field / --column), not two different ones."""
     if alias is None or alias == text_field:
@@ -123,12 +132,7 @@ def info(
     """Print the model, its dimension, max length, pooling and backend (and why auto chose it)."""
     from simvec.encoders import Encoder
 
-    details = Encoder(model, backend=backend).info()
-    if as_json:
-        print_json(details)
-        return
-    for key, value in details.items():
-        typer.echo(f"{key:>15}: {value}")
+    print_details(Encoder(model, backend=backend).info(), as_json)
 
 
 @app.command()

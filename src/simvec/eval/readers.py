@@ -1,17 +1,17 @@
 """Readers for evaluation inputs in the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
 
-Every bad row is an `InputFileError` naming the file and line; nothing is skipped silently.
+Every bad row is an `InputFileError` naming the file and line; nothing is skipped silently. Queries and
+corpus rows are read by `simvec.sources.read_records`, as `simvec embed` and `collection add` read their input.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from simvec.errors import InputFileError
+from simvec.sources import read_records
 
 BEIR_LAYOUT = "expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv"
 
@@ -32,27 +32,6 @@ def _existing(path: Path, hint: str) -> Path:
     return path
 
 
-def _jsonl(path: Path, hint: str = BEIR_LAYOUT) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line of a JSON-lines file."""
-    with _existing(path, hint).open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputFileError(str(path), f"invalid JSON: {exc.msg}", line) from None
-            if not isinstance(row, dict):
-                raise InputFileError(str(path), f"expected a JSON object, got {type(row).__name__}", line)
-            yield line, row
-
-
-def _field(row: dict, name: str, path: Path, line: int) -> str:
-    if name not in row:
-        raise InputFileError(str(path), f"missing field {name!r}", line)
-    return str(row[name])
-
-
 def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """Relevance judgements {query id: {document id: grade}} from a BEIR qrels .tsv (optional header row)."""
     path = _existing(Path(path), BEIR_LAYOUT)
@@ -71,19 +50,13 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
 
 
 def read_queries(path: str | Path) -> tuple[list[str], list[str]]:
-    """(ids, texts) from .jsonl ({"_id" or "id", "text"}; no id: the line number) or text, a query per line."""
-    path = Path(path)
+    """(ids, texts) of non-blank queries from .txt (a query per line; id = line number) or .jsonl/.csv/.parquet
+    ("text", and "_id" or "id", else the line number as id)."""
     ids, texts = [], []
-    if path.suffix.lower() == ".jsonl":
-        for line, row in _jsonl(path, "expected queries as .jsonl or .txt"):
-            ids.append(str(row.get("_id", row.get("id", line))))
-            texts.append(_field(row, "text", path, line))
-        return ids, texts
-    with _existing(path, "expected queries as .jsonl or .txt").open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if raw.strip():
-                ids.append(str(line))
-                texts.append(raw.strip())
+    for record in read_records(_existing(Path(path), "expected queries as .txt, .jsonl, .csv or .parquet")):
+        if record.text.strip():
+            ids.append(str(record.metadata.get("_id", record.metadata.get("id", record.line))))
+            texts.append(record.text.strip())
     return ids, texts
 
 
@@ -93,15 +66,13 @@ def read_beir(directory: str | Path, split: str = "test") -> BeirData:
     qrels = read_qrels(directory / "qrels" / f"{split}.tsv")
     corpus_path, queries_path = directory / "corpus.jsonl", directory / "queries.jsonl"
     corpus = {
-        _field(row, "_id", corpus_path, line): (
-            str(row.get("title") or "") + " " + _field(row, "text", corpus_path, line)
-        ).strip()
-        for line, row in _jsonl(corpus_path)
+        doc.id: (str(doc.metadata.get("title") or "") + " " + doc.text).strip()
+        for doc in read_records(_existing(corpus_path, BEIR_LAYOUT), id_field="_id")
     }
     queries = {
-        qid: _field(row, "text", queries_path, line)
-        for line, row in _jsonl(queries_path)
-        if (qid := _field(row, "_id", queries_path, line)) in qrels
+        query.id: query.text
+        for query in read_records(_existing(queries_path, BEIR_LAYOUT), id_field="_id")
+        if query.id in qrels
     }
     missing = sorted(set(qrels) - set(queries))
     if missing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,10 +18,9 @@ import pytrec_eval
 
 from simvec.encoders import Encoder
 from simvec.encoders.artifacts import cache_dir
-from simvec.errors import InputError
 from simvec.eval.readers import BeirData, read_beir
 from simvec.store import Collection
-from simvec.types import MODES, Mode
+from simvec.types import MODES, Mode, one_of
 
 RUN_DEPTH = 100  # hits kept per query: enough for Recall@100 and MAP@100
 # Our metric names -> pytrec_eval measure keys; MRR@10 is recip_rank over runs cut at depth 10.
@@ -73,6 +73,16 @@ def trec_run(results: list[list], query_ids: list[str], depth: int) -> dict[str,
     }
 
 
+def ranked_run(
+    query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray, positions: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """{qid: {docid: score}} from ranked rows of (scores, positions in `doc_ids`); a negative position is no hit."""
+    return {
+        qid: {str(doc_ids[p]): float(s) for s, p in zip(row_scores, row_positions, strict=True) if p >= 0}
+        for qid, row_scores, row_positions in zip(query_ids, scores, positions, strict=True)
+    }
+
+
 def score_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str, float]:
     """Mean nDCG@10, MRR@10, Recall@100 and MAP@100 over the queries in qrels, with pytrec_eval.
 
@@ -110,8 +120,7 @@ def evaluate_retrieval(
 ) -> list[RetrievalResult]:
     """Evaluate each search mode on a BEIR dataset; dense mode also reports HNSW recall@10 vs exact."""
     for mode in modes:
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        one_of(mode, MODES, "mode")
     data = read_beir(directory, split)
     encoder = model if isinstance(model, Encoder) else Encoder(model)
     path = collection_for(data, Path(cache_dir) if cache_dir else default_cache_dir(), encoder)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from simvec.errors import InputError
-from simvec.types import PRECISIONS, Precision
+from simvec.types import PRECISIONS, Precision, one_of
 
 
 def check_precision(precision: str) -> Precision:
     """Return `precision` if simvec knows it, else raise a ValueError listing the valid ones."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; valid precisions: {', '.join(PRECISIONS)}")
-    return precision
+    return one_of(precision, PRECISIONS, "precision")
 
 
 def int8_ranges(calibration: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 from simvec.errors import InputError
-from simvec.types import METRICS, Metric
+from simvec.types import METRICS, Metric, one_of
 
 _DISTANCES = ("euclidean", "manhattan")
 # Queries are scored against all documents this many at a time, bounding the score matrix.
@@ -66,9 +66,7 @@ def manhattan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def check_metric(metric: str) -> Metric:
     """Return `metric` if simvec knows it, else raise an InputError listing the valid ones."""
-    if metric not in METRICS:
-        raise InputError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
-    return metric
+    return one_of(metric, METRICS, "metric")
 
 
 def pairwise(a: np.ndarray, b: np.ndarray, metric: Metric = "cosine") -> np.ndarray:
