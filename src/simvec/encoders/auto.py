@@ -28,7 +28,7 @@ from simvec.encoders.backends import load_backend
 from simvec.encoders.base import Backend
 from simvec.encoders.models import ModelCard
 from simvec.errors import ModelError, SimvecError
-from simvec.vectors.similarity import l2_normalize
+from simvec.vectors.similarity import l2_normalize, paired
 
 CANDIDATES = ("onnx-int8", "onnx", "torch")
 DECISION_VERSION = "3"
@@ -98,10 +98,6 @@ def _timed(backend: Backend, texts: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def _pair_similarities(vectors: np.ndarray) -> np.ndarray:
-    return (vectors[0::2] * vectors[1::2]).sum(axis=1)
-
-
 def _decision_path(card: ModelCard, tolerance: Tolerance) -> os.PathLike:
     import importlib.metadata as md
 
@@ -135,7 +131,8 @@ def evaluate_candidates(card: ModelCard, tolerance: Tolerance) -> tuple[dict, di
     for name, backend in loaded.items():
         vectors = _vectors(backend, texts)
         min_cosine = float((vectors * reference).sum(axis=1).min())
-        pair_delta = float(np.abs(_pair_similarities(vectors) - _pair_similarities(reference)).max())
+        pair_shift = paired(vectors[0::2], vectors[1::2]) - paired(reference[0::2], reference[1::2])
+        pair_delta = float(np.abs(pair_shift).max())
         alone = np.concatenate([_vectors(backend, [t]) for t in texts[:8]])
         batch_cosine = float((alone * vectors[:8]).sum(axis=1).min())
         report[name] = {

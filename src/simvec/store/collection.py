@@ -28,7 +28,7 @@ from simvec.store.results import AddResult, Document, Hit, SearchOptions
 from simvec.store.search import rank_queries
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
-from simvec.vectors.codecs import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
+from simvec.vectors.compression_spec import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
 
 DB_NAME = "collection.db"
 METRICS = ("cosine", "dot", "euclidean")
@@ -81,7 +81,7 @@ class Collection:
         `index`: "auto" (flat up to `index_params.auto_hnsw_above` documents, HNSW above), "flat", "hnsw" or "ivf".
         `metric`: "cosine" (vectors stored unit-length), "dot" or "euclidean".
         `compression`: keep compact codes in RAM instead of float32 vectors ("int8", "binary", "binary-itq", "pq48",
-        {"truncate_dim": 256, "codec": "binary"}, ... see simvec.vectors.codecs); `rescore` ("int8", "float32",
+        {"truncate_dim": 256, "codec": "binary"}, ... see simvec.vectors.compression_spec); `rescore` ("int8", "float32",
         "none") re-ranks `rescore_multiplier` x k candidates with vectors memory-mapped from disk.
         `index_params`: see `IndexParams` (HNSW M/efConstruction, the auto-HNSW size, the exact-filter size).
         """

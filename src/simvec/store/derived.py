@@ -18,7 +18,7 @@ from simvec.errors import CodecError, CollectionError
 from simvec.index import CodeIndex, Index, RescoreStore, VectorIndex, exact_search, rescore
 from simvec.index.faiss_index import HNSW_EF_CONSTRUCTION, HNSW_M
 from simvec.store.protocol import Store
-from simvec.vectors.codecs import CompressionSpec
+from simvec.vectors.compression_spec import CompressionSpec
 
 MAX_CANDIDATES = 100_000  # first-stage candidates per query, whatever k x rescore_multiplier asks for
 REBUILD_DEAD_FRACTION = 0.2  # rebuild the index when this share of its vectors is deleted or replaced
