@@ -48,12 +48,35 @@ def create(
     rescore: str = typer.Option(
         None, "--rescore", help="Second stage from disk for compressed collections: int8, float32 or none."
     ),
+    hnsw_m: int = typer.Option(None, "--hnsw-m", help="HNSW graph degree (default 32)."),
+    hnsw_ef_construction: int = typer.Option(
+        None, "--hnsw-ef-construction", help="HNSW build breadth (default 64; higher: better recall, slower build)."
+    ),
+    auto_hnsw_above: int = typer.Option(
+        None, "--auto-hnsw-above", help="index=auto: exact search up to this many documents, HNSW above (100,000)."
+    ),
+    exact_filter_max: int = typer.Option(
+        None, "--exact-filter-max", help="HNSW/IVF: filters matching at most this many documents are exact (10,000)."
+    ),
 ) -> None:
     """Create an empty collection at PATH for a model."""
     from simvec.store import Collection
 
+    given = {
+        "hnsw_m": hnsw_m,
+        "hnsw_ef_construction": hnsw_ef_construction,
+        "auto_hnsw_above": auto_hnsw_above,
+        "exact_filter_max": exact_filter_max,
+    }
+    index_params = {name: value for name, value in given.items() if value is not None}
     with Collection.create(
-        path, model=model, index=index, metric=metric, compression=compression, rescore=rescore
+        path,
+        model=model,
+        index=index,
+        metric=metric,
+        compression=compression,
+        rescore=rescore,
+        index_params=index_params,
     ) as collection:
         typer.echo(
             f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric})",

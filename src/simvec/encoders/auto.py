@@ -71,7 +71,7 @@ CHECK_PAIRS = [
 class Tolerance:
     """How close to torch a candidate must stay on the built-in check.
 
-    Calibrated against the quality bar of issue 5 (STS-B Spearman within 0.01 of torch): dynamic int8 scores
+    Calibrated against simvec's quality bar for fast backends (STS-B Spearman within 0.01 of torch): dynamic int8 scores
     min cosine 0.987 / pair Δ 0.035 here and loses 0.002 Spearman on STS-B test, so these defaults admit it
     with margin, while a broken graph (cosines ~0.9 or lower) fails.
     """
