@@ -52,8 +52,9 @@ class IndexParams:
         if unknown:
             raise CollectionError(f"unknown index_params {unknown}; valid: {', '.join(sorted(known))}")
         for name, value in given.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < (2 if name == "hnsw_m" else 0):
-                raise CollectionError(f"index_params[{name!r}] must be a non-negative integer, got {value!r}")
+            minimum = 2 if name == "hnsw_m" else 0  # an HNSW graph needs at least two links per node
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise CollectionError(f"index_params[{name!r}] must be an integer >= {minimum}, got {value!r}")
         return cls(**given)
 
     def as_dict(self) -> dict[str, int]:
