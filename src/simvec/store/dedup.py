@@ -17,11 +17,12 @@ import numpy as np
 
 from simvec.errors import CollectionError
 from simvec.store import validate
+from simvec.store.results import AddResult
 from simvec.tasks.dedup import DEFAULT_THRESHOLD, Duplicates, NeighbourGraph, check_threshold
 from simvec.tasks.dedup import find_duplicates as find_in_vectors
 
 if TYPE_CHECKING:
-    from simvec.store.collection import AddResult, Collection
+    from simvec.store.collection import Collection
 
 ON_DUPLICATE = ("allow", "skip", "flag")
 
@@ -132,8 +133,6 @@ def add_checked(
             **options,
         )
     else:
-        from simvec.store.collection import AddResult  # at call time: the collection module imports this one
-
         result = AddResult(ids=[])
     result.duplicates = {ids[i]: (d[0], float(d[1])) for i, d in enumerate(decisions) if d is not None}
     return result
