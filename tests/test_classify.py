@@ -78,6 +78,17 @@ def test_abstains_when_the_best_label_is_not_clearly_ahead(encoder):
     assert [r.label for r in confident] == LABELS
 
 
+def test_min_similarity_answers_none_of_these(encoder):
+    texts = [*TEXTS, "Is it going to rain tomorrow?"]
+    open_world = ZeroShotClassifier(LABELS, encoder=encoder, min_similarity=0.3).classify(texts)
+    assert [r.label for r in open_world] == [*LABELS, None]
+    assert open_world[3].best in LABELS  # still named, for whoever wants the closest anyway
+    closed = ZeroShotClassifier(LABELS, encoder=encoder).classify(texts)
+    assert closed[3].label == closed[3].best  # without it, probabilities are relative to the labels given
+    with pytest.raises(InputError, match="min_similarity"):
+        ZeroShotClassifier(LABELS, encoder=encoder, min_similarity=3)
+
+
 # ---- trained classifiers -------------------------------------------------------------------------
 
 
@@ -286,6 +297,10 @@ def test_server_classifies_with_inline_labels(client):
     body = response.json()
     assert [d["label"] for d in body["data"]] == LABELS and body["labels"] == LABELS
     assert body["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    open_world = client.post(
+        "/v1/classify", json={"input": ["Is it going to rain tomorrow?"], "labels": LABELS, "min_similarity": 0.3}
+    )
+    assert open_world.json()["data"][0]["label"] is None
     described = client.post(
         "/v1/classify", json={"input": "Will it rain?", "labels": {"weather": ["rain", "sun"], "money": "a payment"}}
     )

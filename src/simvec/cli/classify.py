@@ -144,6 +144,9 @@ def classify_run(
     id_field: str = typer.Option(None, "--id-field", help="Field holding an id (default: the line number)."),
     template: list[str] = typer.Option(None, "--template", help='Zero-shot template(s) with {}, e.g. "about {}".'),
     abstain_below: float = AbstainOption,
+    min_similarity: float = typer.Option(
+        None, "--min-similarity", help="Zero-shot: no label when the best label's cosine is below this."
+    ),
     output: Path = OutputOption,
     model: str = ModelOption,
     as_json: bool = JsonOption,
@@ -155,6 +158,8 @@ def classify_run(
     records = list(read_records(input, text_field=text_field, id_field=id_field))
     encoder = make_encoder(model)
     if train is not None:
+        if min_similarity is not None:
+            raise InputError("--min-similarity is for zero-shot classification (without --train)")
         texts, targets = read_labelled(train, text_field, label_column)
         classifier = EmbeddingClassifier(method, encoder=encoder, labels=label_spec, abstain_below=abstain_below)
         classifier.fit(texts, targets)
@@ -162,7 +167,11 @@ def classify_run(
         raise InputError("give --labels or --labels-file (zero-shot), or --train with labelled examples")
     else:
         classifier = ZeroShotClassifier(
-            label_spec, encoder=encoder, template=template or "{}", abstain_below=abstain_below
+            label_spec,
+            encoder=encoder,
+            template=template or "{}",
+            abstain_below=abstain_below,
+            min_similarity=min_similarity,
         )
     predictions = classifier.classify([r.text for r in records]) if records else []
     write_predictions(records, predictions, output, as_json)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -157,7 +157,9 @@ class ZeroShotClassifier(_Classifier):
     `descriptions` adds descriptions to names given as a list. A label's vector is the normalised mean of the
     embeddings of `template` (one or several, each with a `{}`) filled with each of its descriptions.
     `predict_proba` is a softmax over cosines with `temperature` (fitted by `calibrate`); `abstain_below`
-    makes `predict` return None when the best label's probability is less than that far ahead of the next.
+    makes `predict` return None when the best label's probability is less than that far ahead of the next, and
+    `min_similarity` when the best label's cosine is below it ("none of these": probabilities are relative to
+    the labels given, so a text about none of them can still favour one clearly).
     """
 
     def __init__(
@@ -169,6 +171,7 @@ class ZeroShotClassifier(_Classifier):
         descriptions: Mapping[str, str | Sequence[str]] | None = None,
         temperature: float | None = None,
         abstain_below: float | None = None,
+        min_similarity: float | None = None,
     ) -> None:
         self.descriptions = label_descriptions(labels, descriptions)
         self.templates = check_templates(template)
@@ -178,6 +181,9 @@ class ZeroShotClassifier(_Classifier):
             raise InputError(f"temperature must be a positive number, got {temperature!r}")
         self.temperature = float(temperature) if temperature is not None else DEFAULT_TEMPERATURE
         self.abstain_below = check_abstain(abstain_below)
+        if min_similarity is not None and not (isinstance(min_similarity, (int, float)) and -1 <= min_similarity <= 1):
+            raise InputError(f"min_similarity must be a cosine in [-1, 1], got {min_similarity!r}")
+        self.min_similarity = min_similarity
         self._label_vectors: np.ndarray | None = None
 
     def __repr__(self) -> str:
@@ -210,6 +216,17 @@ class ZeroShotClassifier(_Classifier):
     def predict_proba_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """(n, n_labels) probabilities for embedded texts."""
         return softmax(self.scores_vectors(vectors), self.temperature)
+
+    def classify_vectors(self, vectors: np.ndarray, abstain_below: float | None = None) -> list[Prediction]:
+        """`classify` for embedded texts; also abstains where no label reaches `min_similarity`."""
+        scores = self.scores_vectors(vectors)
+        results = self.predictions(softmax(scores, self.temperature), abstain_below)
+        if self.min_similarity is None:
+            return results
+        return [
+            replace(r, label=None) if best < self.min_similarity else r
+            for r, best in zip(results, scores.max(axis=1), strict=True)
+        ]
 
     def calibrate(self, texts: Iterable[str], labels: Iterable[str]) -> ZeroShotClassifier:
         """Fit the temperature on a few labelled examples (maximum likelihood); returns self."""

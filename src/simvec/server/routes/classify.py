@@ -37,6 +37,9 @@ class ClassifyRequest(BaseModel):
     abstain_below: float | None = Field(
         None, ge=0, le=1, description="Answer label null when the best label is less than this probability ahead."
     )
+    min_similarity: float | None = Field(
+        None, ge=-1, le=1, description="Zero-shot: answer label null when the best label's cosine is below this."
+    )
 
 
 class ClassifyItem(BaseModel):
@@ -84,7 +87,7 @@ def classifiers_dir(state: ServerState) -> Path:
 _saved = SavedClassifiers()
 
 
-@router.post("/v1/classify", response_model=ClassifyResponse, response_model_exclude_none=True)
+@router.post("/v1/classify", response_model=ClassifyResponse)
 async def classify(body: ClassifyRequest, state: ServerState = Depends(get_state)):
     """Label, probability and runner-up of each text."""
     texts = [body.input] if isinstance(body.input, str) else body.input
@@ -92,6 +95,8 @@ async def classify(body: ClassifyRequest, state: ServerState = Depends(get_state
     if (body.labels is None) == (body.classifier is None):
         raise LimitExceeded("give exactly one of 'labels' (zero-shot) or 'classifier' (a saved classifier's name)")
     if body.classifier is not None:
+        if body.min_similarity is not None:
+            raise LimitExceeded("min_similarity applies to zero-shot 'labels', not to a saved classifier")
         if not NAME.fullmatch(body.classifier) or ".." in body.classifier:
             raise LimitExceeded(
                 f"classifier {body.classifier!r} is not a valid name (letters, digits, '_', '-', '.'; no paths)"
@@ -109,6 +114,7 @@ async def classify(body: ClassifyRequest, state: ServerState = Depends(get_state
             template=body.template,
             temperature=body.temperature,
             abstain_below=body.abstain_below,
+            min_similarity=body.min_similarity,
         )
         label_texts, _ = classifier.label_texts()
         state.check_texts(label_texts, "labels")
