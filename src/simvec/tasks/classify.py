@@ -31,6 +31,7 @@ METHODS = ("logreg", "knn", "centroid")
 # Softmax temperature over cosines when no labelled example is there to fit one: maximum-likelihood fits on
 # Banking77's train split for all-MiniLM-L6-v2 give 0.060 (zero-shot, label names) and 0.045 (centroids).
 DEFAULT_TEMPERATURE = 0.05
+MIN_TEMPERATURE = 0.01
 PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # candidates for prior_weight="auto"
 CONFIG_FILE, ARRAYS_FILE, FORMAT = "classifier.json", "arrays.npz", "simvec-classifier/1"
 
@@ -74,8 +75,9 @@ def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
         z -= z.max(axis=1, keepdims=True)
         return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, targets]))
 
-    # bounded in log space: T from 0.001 (near argmax) to 10 (near uniform for cosines)
-    return float(np.exp(minimize_scalar(nll, bounds=(np.log(1e-3), np.log(10.0)), method="bounded").x))
+    # bounded in log space, 0.01 to 10: with a few examples that are all classified right the likelihood keeps
+    # rising as T -> 0, and 0.01 (a 0.05 cosine lead is already e^5 : 1) stops that certainty short of 1.0
+    return float(np.exp(minimize_scalar(nll, bounds=(np.log(MIN_TEMPERATURE), np.log(10.0)), method="bounded").x))
 
 
 def check_abstain(value: float | None) -> float | None:
