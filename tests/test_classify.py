@@ -1,5 +1,7 @@
 """Classification with the real model: zero-shot, trained classifiers, save/load, the CLI and the server."""
 
+import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -44,6 +46,16 @@ def test_zero_shot_with_label_names(encoder):
     assert (proba.argmax(axis=1) == [0, 1, 2]).all()
     # a label's vector is the normalised mean of its description embeddings ("card_arrival" -> "card arrival")
     np.testing.assert_allclose(classifier.label_vectors[0], encoder.encode_documents("card arrival"), atol=1e-5)
+
+
+def test_query_and_document_prompts_of_the_model_card_are_honoured(encoder):
+    prompted = copy.copy(encoder)  # the same loaded model, with a card that has E5-style prompts
+    prompted.card = dataclasses.replace(encoder.card, prompts={"query": "query: ", "document": "passage: "})
+    classifier = ZeroShotClassifier(LABELS, encoder=prompted)
+    np.testing.assert_allclose(classifier.label_vectors[0], encoder.encode("passage: card arrival"), atol=1e-5)
+    np.testing.assert_allclose(classifier.embed(TEXTS[:1])[0], encoder.encode("query: " + TEXTS[0]), atol=1e-5)
+    trained = EmbeddingClassifier("centroid", encoder=prompted).fit(["query text a", "b"], ["x", "y"])
+    np.testing.assert_allclose(trained.params["centroids"][0], encoder.encode("query: query text a"), atol=1e-5)
 
 
 def test_descriptions_templates_and_the_label_vector_mean(encoder):
