@@ -333,10 +333,10 @@ class EmbeddingClassifier(_Classifier):
 
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
         if len(np.unique(targets)) < 2:
             raise InputError("logistic regression needs examples of at least 2 labels")
-        from threadpoolctl import threadpool_limits
 
         model = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
         # one BLAS thread: lbfgs on a few thousand rows is many small matrix products, which multi-threaded BLAS
@@ -349,7 +349,7 @@ class EmbeddingClassifier(_Classifier):
             model.fit(vectors, targets)
         # keep sklearn's parameters over our class order (sklearn sorts the targets it saw)
         coef = np.zeros((len(self.classes_), vectors.shape[1]))
-        intercept = np.full(len(self.classes_), -np.inf)
+        intercept = np.zeros(len(self.classes_))
         if model.coef_.shape[0] == 1:  # binary: sklearn stores one row for the positive class
             coef[model.classes_[1]], intercept[model.classes_[1]] = model.coef_[0], model.intercept_[0]
             coef[model.classes_[0]], intercept[model.classes_[0]] = 0.0, 0.0
