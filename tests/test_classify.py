@@ -210,6 +210,13 @@ def test_cli_zero_shot_form(files, capsys):
     assert (files / "o.csv").read_text().splitlines()[0] == "id,text,label,probability,runner_up,runner_up_probability"
 
 
+def test_cli_prints_a_table_in_a_terminal(files, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    code, out, err = run(capsys, "classify", files / "in.txt", "--labels", ",".join(LABELS))
+    assert code == 0, err
+    assert "runner-up" in out and "exchange_rate" in out and not out.lstrip().startswith("{")
+
+
 def test_cli_train_on_the_fly(files, capsys):
     out = files / "out.jsonl"
     code, _, err = run(
