@@ -13,6 +13,7 @@ from simvec.cli import compress as _compress  # noqa: F401
 # Importing the command modules registers their commands on `app`.
 from simvec.cli import embed as _embed  # noqa: F401
 from simvec.cli import evaluate as _evaluate  # noqa: F401
+from simvec.cli import relevance as _relevance  # noqa: F401
 from simvec.cli import serve as _serve  # noqa: F401
 from simvec.cli.app import app
 from simvec.errors import SimvecError
