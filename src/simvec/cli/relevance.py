@@ -1,7 +1,10 @@
-"""`simvec eval relevance`: does a calibrated `min_relevance` filter beat the best fixed cosine cutoff?"""
+"""`simvec collection calibrate` and `simvec eval relevance` (a calibrated `min_relevance` filter vs the best fixed
+cosine cutoff)."""
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import typer
@@ -9,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from simvec.cli.app import JsonOption, ModelOption, eval_app, print_json
+from simvec.cli.collection import collection_app
+from simvec.errors import InputFileError
 
 
 @eval_app.command("relevance")
@@ -68,4 +73,96 @@ def eval_relevance(
         f"mean relevant per query: {result.returned['relevant']:.2f}; calibration error (ECE) of the "
         f"calibrated relevance on the evaluated hits: {result.calibration_error:.4f}. Unjudged documents count as "
         "not relevant."
+    )
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    """{id: text} from .jsonl ({"_id" or "id", "text"}, BEIR's queries.jsonl) or .txt (one per line; id = line)."""
+    if not path.is_file():
+        raise InputFileError(str(path), "no such queries file")
+    queries: dict[str, str] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            if path.suffix.lower() != ".jsonl":
+                queries[str(line)] = raw.strip()
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise InputFileError(str(path), f"invalid JSON: {exc.msg}", line) from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise InputFileError(str(path), 'expected an object with a "text" string', line)
+            queries[str(row.get("_id", row.get("id", line)))] = row["text"]
+    return queries
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """{query id: {document id: grade}} from a BEIR qrels .tsv (query-id, corpus-id, score; header optional)."""
+    if not path.is_file():
+        raise InputFileError(str(path), "no such qrels file")
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            if not row or (line == 1 and row[0] == "query-id"):
+                continue
+            if len(row) != 3:
+                raise InputFileError(str(path), f"expected 3 tab-separated fields, got {len(row)}", line)
+            try:
+                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+            except ValueError:
+                raise InputFileError(str(path), f"score {row[2]!r} is not an integer", line) from None
+    return qrels
+
+
+@collection_app.command("calibrate")
+def calibrate_command(
+    path: Path = typer.Argument(..., help="Collection directory."),
+    queries: Path = typer.Option(
+        None, "--queries", help="Judged queries: .jsonl with _id/text (BEIR queries.jsonl) or .txt (id = line number)."
+    ),
+    qrels: Path = typer.Option(None, "--qrels", help="Judgements for --queries: BEIR qrels .tsv (grade > 0 relevant)."),
+    method: str = typer.Option(
+        None, "--method", help="noise (default without labels), logistic (default with labels) or isotonic."
+    ),
+    seed: int = typer.Option(0, help="Seed of the noise pseudo-query sample."),
+    load: Path = typer.Option(None, "--from", help="Install a calibration JSON file instead of fitting one."),
+    output: Path = typer.Option(None, "--output", "-o", help="Also write the calibration to this JSON file."),
+    clear: bool = typer.Option(False, "--clear", help="Remove the collection's calibration."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Learn what the collection's scores mean, so `search --min-relevance P` can keep only relevant hits."""
+    from simvec.store import Collection
+    from simvec.store.calibration import read_file, write_file
+
+    if (queries is None) != (qrels is None):
+        raise typer.BadParameter("--queries and --qrels go together (or neither, to calibrate without labels)")
+    if sum((queries is not None, load is not None, clear)) > 1:
+        raise typer.BadParameter("choose one of --queries/--qrels, --from and --clear")
+    with Collection.open(path) as collection:
+        if clear:
+            collection.set_calibration(None)
+            typer.echo(f"{path}: calibration removed", err=True)
+            return
+        if load is not None:
+            collection.set_calibration(read_file(load))
+        else:
+            judged = (read_queries(queries), read_qrels(qrels)) if queries is not None else (None, None)
+            collection.calibrate(*judged, method=method, seed=seed)
+        calibration = collection.calibration
+    if output is not None:
+        write_file(calibration, output)
+    summary = calibration.summary()
+    if as_json:
+        print_json(summary)
+        return
+    fitted = (
+        f"{summary['queries']} judged queries, {summary['pairs']} hits ({summary['relevant_pairs']} relevant)"
+        if "queries" in summary
+        else f"{summary['noise_pairs']:,} chance (pseudo-query, document) pairs"
+    )
+    typer.echo(
+        f"{path}: calibrated ({summary['method']}) on {fitted}; model {summary['model']}, compression "
+        f"{summary['compression']}. Search with --min-relevance P (0..1)."
     )

@@ -26,7 +26,7 @@ from simvec.encoders import Encoder
 from simvec.errors import InputError
 from simvec.eval.retrieval import BeirData, build_collection, collection_for, default_cache_dir, read_beir
 from simvec.store import Collection
-from simvec.store.calibration import fit_collection_noise, score_fingerprint
+from simvec.store.calibration import fit_collection_noise, query_words, score_fingerprint
 from simvec.tasks.relevance import (
     METHODS,
     Calibration,
@@ -66,16 +66,19 @@ class _Run:
     """One collection's dense top-`depth` hits for a list of queries."""
 
     query_vectors: np.ndarray
+    words: list[int]
     ids: list[list[str]]
     scores: list[np.ndarray]
     relevant: list[set[str]]
 
 
 def _run(collection: Collection, data: BeirData, query_ids: list[str], encoder: Encoder, depth: int) -> _Run:
-    vectors = encoder.encode_queries([data.queries[q] for q in query_ids], show_progress=False)
+    texts = [data.queries[q] for q in query_ids]
+    vectors = encoder.encode_queries(texts, show_progress=False)
     hits = collection.search_batch(vectors, depth, exact=True)
     return _Run(
         vectors,
+        [query_words(text) for text in texts],
         [[h.id for h in row] for row in hits],
         [np.array([h.score for h in row], dtype=np.float64) for row in hits],
         [{doc for doc, grade in data.qrels[q].items() if grade > 0} for q in query_ids],
@@ -93,7 +96,9 @@ def _filter(run: _Run, keep: list[np.ndarray]) -> list[list[str]]:
 
 def _relevance(calibration: Calibration, run: _Run, n_documents: int) -> list[np.ndarray]:
     return [
-        calibration.relevance(scores[None, :], run.query_vectors[i : i + 1], n_documents=n_documents)[0]
+        calibration.relevance(
+            scores[None, :], run.query_vectors[i : i + 1], n_documents=n_documents, query_words=run.words[i : i + 1]
+        )[0]
         for i, scores in enumerate(run.scores)
     ]
 

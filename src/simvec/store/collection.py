@@ -23,6 +23,7 @@ import numpy as np
 from simvec.encoders import Encoder, ModelCard, resolve_model, shared_encoder
 from simvec.errors import CodecError, CollectionError
 from simvec.index import CodeIndex
+from simvec.store import calibration as _calibration
 from simvec.store import schema, validate
 from simvec.store.derived import DerivedIndexes, IndexParams
 from simvec.store.filters import compile_filter
@@ -30,6 +31,7 @@ from simvec.store.fusion import RRF_K, reciprocal_rank_fusion
 from simvec.store.protocol import StoredRow
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
+from simvec.tasks.relevance import Calibration
 from simvec.vectors.codecs import CompressionSpec, disk_bytes_per_vector, parse_compression, ram_bytes_per_vector
 
 DB_NAME = "collection.db"
@@ -56,16 +58,19 @@ class SearchOptions(TypedDict, total=False):
     exact: bool
     ef_search: int | None
     nprobe: int | None
+    min_relevance: float | None
 
 
 @dataclass
 class Hit:
-    """One search result: the document's id, score (similarity, or distance for euclidean), text, metadata."""
+    """One search result: id, score (similarity, or distance for euclidean), text, metadata, and `relevance` (the
+    calibrated relevance in [0, 1], set by a `min_relevance` search)."""
 
     id: str
     score: float
     text: str | None
     metadata: dict = field(default_factory=dict)
+    relevance: float | None = None
 
 
 @dataclass
@@ -275,6 +280,7 @@ class Collection:
             "ram_bytes": count * (code_bytes + 8),
             "rescore_bytes_per_vector": disk_bytes_per_vector(spec, self.dimension),
             "rescore_bytes_on_disk": rescore_path.stat().st_size if rescore_path and rescore_path.exists() else 0,
+            "calibration": calibration.summary() if (calibration := self.calibration) else None,
         }
 
     def set_compression(
@@ -298,12 +304,42 @@ class Collection:
                     raise CollectionError(f"collection {self.path}: cannot use {spec.name}: {exc}") from None
         with self.store.write():
             self.store.set_setting("compression", spec.as_dict() if spec else None)
+            _calibration.invalidate(self.store.conn)  # scores change with the codes: the calibration no longer holds
             generation = self.store.generation()
         self.derived.reset()
         if codes is not None and generation == read_generation + 1:  # no other write in between: the codes are current
             codes.stamp.generation = codes.stamp.built_generation = generation
             self.derived.install(codes)
         self.refresh()
+
+    # ---- relevance calibration (simvec.store.calibration) -----------------------------------------
+
+    def calibrate(
+        self,
+        queries: dict[str, str] | Sequence[str] | None = None,
+        qrels: dict[str, dict[str, int] | Sequence[str]] | Sequence[Sequence[str]] | None = None,
+        *,
+        method: str | None = None,
+        seed: int = 0,
+    ) -> Calibration:
+        """Learn what this collection's scores mean, store it, and return it; enables `search(min_relevance=...)`.
+
+        No arguments: the unlabelled noise calibration (relevance = probability that no unrelated document reaches
+        the score by chance). `queries` ({id: text}) with `qrels` ({id: {doc_id: grade}}), or a list of texts with a
+        list of relevant ids each: P(relevant) by `method` "logistic" (default) or "isotonic".
+        """
+        return _calibration.calibrate(self, queries, qrels, method=method, seed=seed)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The stored calibration, or None (see `calibrate`)."""
+        return _calibration.load(self)
+
+    def set_calibration(self, calibration: Calibration | str | Path | None) -> None:
+        """Store a calibration (or a calibration JSON file) fitted for this model and compression; None removes it."""
+        if isinstance(calibration, (str, Path)):
+            calibration = _calibration.read_file(calibration)
+        _calibration.save(self, calibration)
 
     # ---- writing ---------------------------------------------------------------------------------
 
@@ -464,7 +500,7 @@ class Collection:
         """The k best documents for one query (a text, or a vector for dense mode), best first.
 
         Options are those of `search_batch`: filter, mode ("dense", "keyword", "hybrid"), weights,
-        exact, ef_search, nprobe.
+        exact, ef_search, nprobe, min_relevance.
         """
         if isinstance(query, str):
             return self.search_batch([query], k, **options)[0]
@@ -485,6 +521,7 @@ class Collection:
         exact: bool = False,
         ef_search: int | None = None,
         nprobe: int | None = None,
+        min_relevance: float | None = None,
     ) -> list[list[Hit]]:
         """The k best documents for each query (texts, or an (n, dimension) matrix): one hit list per query.
 
@@ -493,10 +530,14 @@ class Collection:
         documents containing a query word) or "hybrid" (reciprocal rank fusion, k=60, of both, with
         optional (dense, keyword) `weights`). `exact=True` skips approximate indexes. `ef_search` (HNSW)
         and `nprobe` (IVF) trade speed for recall. Scores are similarities, or distances for euclidean.
+        `min_relevance` (0..1, dense mode, calibrated collections: see `calibrate`) keeps only the hits whose
+        calibrated relevance reaches it, possibly fewer than k or none, and sets each hit's `relevance`.
         """
         k = check_positive_int(k, "k", MAX_K)
         if mode not in MODES:
             raise CollectionError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        if min_relevance is not None:
+            min_relevance, calibration = _calibration.check_search(self, min_relevance, mode)
         validate.check_weights(weights, mode)
         compile_filter(filter)  # a bad filter fails before anything is embedded
         if not isinstance(queries, str) and len(queries) == 0:
@@ -531,10 +572,13 @@ class Collection:
                 ranked = dense if mode == "dense" else keyword
             docs = self.store.fetch({label for hits in ranked for label, _ in hits})
         self.derived.save_if_rebuilt()
-        return [
+        results = [
             [Hit(docs[s][0], float(score), docs[s][1], json.loads(docs[s][2])) for s, score in hits if s in docs]
             for hits in ranked
         ]
+        if min_relevance is not None:
+            return _calibration.filter_hits(calibration, results, qvecs, texts, min_relevance, count)
+        return results
 
     def _queries(self, queries: Sequence[str] | np.ndarray, mode: str) -> tuple[list[str] | None, np.ndarray | None]:
         if isinstance(queries, str):

@@ -6,8 +6,9 @@ Two calibrations, one serialisable `Calibration`:
   depend on the query: `mu_q = q . m` and `sigma_q^2 = q^T C q`, with `m` and `C` the documents' mean and covariance
   (kept as its top `NOISE_RANK` principal components plus an isotropic remainder). A score is first standardised to
   `z = (score - mu_q) / sigma_q`; the distribution of `z` over (pseudo-query, other document) pairs is the
-  collection's noise, stored as quantiles at log-spaced tail probabilities down to the level where TAIL_POINTS
-  pairs remain, with an exponential tail fitted to those pairs for scores beyond every measured one. A hit's
+  collection's noise, per query length band (LENGTH_BANDS: short queries have heavier tails) and pooled, stored as
+  quantiles at log-spaced tail probabilities down to the level where TAIL_POINTS pairs remain, with an exponential
+  tail fitted to those pairs for scores beyond every measured one. A hit's
   relevance is then `exp(-N * P(noise z >= z))`: the probability that none of the N documents of the collection
   reaches this score by chance (a BLAST-style E-value, `E = N * P`, turned into a probability). Under pure noise
   the best hit's relevance is uniform on [0, 1], so `min_relevance=0.95` lets through a chance best hit for about 5%
@@ -38,22 +39,81 @@ NOISE_RANK = 64  # principal components of the document covariance kept exactly;
 TAIL_POINTS = 200  # the measured noise distribution is trusted down to the tail probability with this many pairs
 QUANTILE_POINTS = 201  # stored quantiles of the noise z, at log-spaced tail probabilities
 MAX_NOISE_DOCUMENTS = 20_000  # documents sampled for the moments and the noise pairs
+LENGTH_BANDS = ((1, 3), (4, 7), (8, 15), (16, None))  # query length bands (words): short queries have heavier tails
 MIN_NOISE_DOCUMENTS = 2
 LOGISTIC_FEATURES = ("score", "noise_z")
 
 
+def in_band(words: int, band: tuple[int, int | None]) -> bool:
+    """Whether a query of `words` words falls in the (inclusive) band."""
+    return band[0] <= words and (band[1] is None or words <= band[1])
+
+
+@dataclass
+class NoiseTail:
+    """The noise z distribution of one query-length band: quantiles at log-spaced tail probabilities, then a tail."""
+
+    words: tuple[int, int | None]  # the band's query length in words, inclusive (None: no upper end)
+    levels: np.ndarray  # tail probabilities P(noise z >= quantile), from 1 down (log-spaced)
+    quantiles: np.ndarray  # noise z at those tail probabilities, ascending
+    tail_scale: float  # beyond quantiles[-1]: P(z >= t) = levels[-1] * exp(-(t - quantiles[-1]) / tail_scale)
+    pairs: int  # (pseudo-query, document) pairs it was measured on
+
+    def survival(self, z: np.ndarray) -> np.ndarray:
+        """P(noise z >= z): log-interpolated between measured quantiles, the fitted exponential tail beyond them."""
+        body = np.exp(np.interp(z, self.quantiles, np.log(self.levels), left=0.0))
+        tail = self.levels[-1] * np.exp(-np.maximum(z - self.quantiles[-1], 0.0) / self.tail_scale)
+        return np.where(z > self.quantiles[-1], tail, body)
+
+    def covers(self, words: int) -> bool:
+        return in_band(words, self.words)
+
+    def as_dict(self) -> dict:
+        return {
+            "words": list(self.words),
+            "levels": self.levels.tolist(),
+            "quantiles": self.quantiles.tolist(),
+            "tail_scale": self.tail_scale,
+            "pairs": self.pairs,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NoiseTail:
+        return cls(
+            words=(int(data["words"][0]), None if data["words"][1] is None else int(data["words"][1])),
+            levels=np.asarray(data["levels"], dtype=np.float64),
+            quantiles=np.asarray(data["quantiles"], dtype=np.float64),
+            tail_scale=float(data["tail_scale"]),
+            pairs=int(data["pairs"]),
+        )
+
+    @classmethod
+    def fit(cls, z: np.ndarray, words: tuple[int, int | None]) -> NoiseTail:
+        """Quantiles of the pooled noise z down to the level with TAIL_POINTS pairs left, and the tail beyond."""
+        noise = np.sort(z)
+        deepest = min(1.0, max(TAIL_POINTS / len(noise), 1.0 / len(noise)))
+        levels = np.geomspace(1.0, deepest, QUANTILE_POINTS) if deepest < 1.0 else np.array([1.0, 0.5])
+        quantiles = np.maximum.accumulate(np.quantile(noise, 1.0 - levels))
+        excess = noise[noise > quantiles[-1]] - quantiles[-1]
+        # Beyond every measured pair: an exponential (Gumbel-domain) tail, whose maximum-likelihood scale is the mean
+        # excess over the threshold; fitted to the last TAIL_POINTS pairs, it only extrapolates a short way.
+        scale = float(excess.mean()) if len(excess) and excess.mean() > 0 else 1e-3
+        return cls(words, levels, quantiles, scale, len(noise))
+
+
 @dataclass
 class NoiseModel:
-    """The collection's chance-score distribution: document moments, and the noise z quantiles plus tail."""
+    """The collection's chance-score distribution: document moments, and the noise z tails (pooled + per band)."""
 
     mean: np.ndarray  # (d,) mean document vector
     components: np.ndarray  # (r, d) top principal directions of the documents
     variances: np.ndarray  # (r,) their variances
     residual_variance: float  # mean variance of the remaining directions
-    levels: np.ndarray  # tail probabilities P(noise z >= quantile), from 1 down (log-spaced)
-    quantiles: np.ndarray  # noise z at those tail probabilities, ascending
-    tail_scale: float  # beyond quantiles[-1]: P(z >= t) = levels[-1] * exp(-(t - quantiles[-1]) / tail_scale)
-    pairs: int  # (pseudo-query, document) pairs the distribution was measured on
+    tails: list[NoiseTail]  # tails[0]: every pseudo-query pooled (for vector queries); then one per length band
+
+    @property
+    def pairs(self) -> int:
+        return self.tails[0].pairs if self.tails else 0
 
     def moments(self, query_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of each query's score against a random document of the collection."""
@@ -68,13 +128,19 @@ class NoiseModel:
         mu, sigma = self.moments(query_vectors)
         return (np.asarray(scores, dtype=np.float64) - mu[:, None]) / sigma[:, None]
 
-    def survival(self, z: np.ndarray) -> np.ndarray:
-        """P(noise z >= z): log-interpolated between measured quantiles, the fitted exponential tail beyond them."""
+    def tail_for(self, words: int | None) -> NoiseTail:
+        """The band of a query of `words` words (the pooled tail when unknown, e.g. a vector query)."""
+        if words is not None:
+            for tail in self.tails[1:]:
+                if tail.covers(words):
+                    return tail
+        return self.tails[0]
+
+    def survival(self, z: np.ndarray, query_words: Sequence[int | None] | None = None) -> np.ndarray:
+        """P(noise z >= z) per row of z (one query each), in the query's length band."""
         z = np.asarray(z, dtype=np.float64)
-        log_levels = np.log(self.levels)
-        body = np.exp(np.interp(z, self.quantiles, log_levels, left=0.0))
-        tail = self.levels[-1] * np.exp(-np.maximum(z - self.quantiles[-1], 0.0) / self.tail_scale)
-        return np.where(z > self.quantiles[-1], tail, body)
+        words = [None] * len(z) if query_words is None else list(query_words)
+        return np.stack([self.tail_for(w).survival(row) for w, row in zip(words, z, strict=True)]) if len(z) else z
 
     def as_dict(self) -> dict:
         return {
@@ -82,10 +148,7 @@ class NoiseModel:
             "components": self.components.tolist(),
             "variances": self.variances.tolist(),
             "residual_variance": self.residual_variance,
-            "levels": self.levels.tolist(),
-            "quantiles": self.quantiles.tolist(),
-            "tail_scale": self.tail_scale,
-            "pairs": self.pairs,
+            "tails": [tail.as_dict() for tail in self.tails],
         }
 
     @classmethod
@@ -94,10 +157,7 @@ class NoiseModel:
         return cls(
             **arrays,
             residual_variance=float(data["residual_variance"]),
-            levels=np.asarray(data["levels"], dtype=np.float64),
-            quantiles=np.asarray(data["quantiles"], dtype=np.float64),
-            tail_scale=float(data["tail_scale"]),
-            pairs=int(data["pairs"]),
+            tails=[NoiseTail.from_dict(tail) for tail in data["tails"]],
         )
 
 
@@ -127,8 +187,13 @@ class Calibration:
         query_vectors: np.ndarray,
         *,
         n_documents: int | None = None,
+        query_words: Sequence[int | None] | None = None,
     ) -> np.ndarray:
-        """Relevance in [0, 1] of each score; `scores` is (n_queries, k), `query_vectors` (n_queries, dimension)."""
+        """Relevance in [0, 1] of each score; `scores` is (n_queries, k), `query_vectors` (n_queries, dimension).
+
+        `n_documents`: the collection's current size (default: its size when fitted); `query_words`: each query's
+        length in words, for the noise method's length bands (None: the pooled noise).
+        """
         scores = np.asarray(scores, dtype=np.float64)
         query_vectors = np.asarray(query_vectors, dtype=np.float32)
         if scores.ndim == 1:
@@ -144,7 +209,7 @@ class Calibration:
             return scores.copy()
         if self.method == "noise":
             n = self.n_documents if n_documents is None else n_documents
-            return np.exp(-max(n, 1) * self.noise.survival(self.noise.z(scores, query_vectors)))
+            return np.exp(-max(n, 1) * self.noise.survival(self.noise.z(scores, query_vectors), query_words))
         if self.method == "isotonic":
             return np.interp(scores, self.mapping["x"], self.mapping["y"])
         features = _features(scores, query_vectors, self.noise, self.mapping["features"])
@@ -193,12 +258,14 @@ def fit_noise(
     queries: np.ndarray,
     *,
     sources: Sequence[int] | None = None,
+    query_words: Sequence[int] | None = None,
     seed: int = 0,
 ) -> NoiseModel:
     """Fit the noise model from document vectors and pseudo-query vectors.
 
     `sources[i]` is the row of `documents` that pseudo-query i was made from (excluded from its noise pairs,
-    -1 for none). At most MAX_NOISE_DOCUMENTS documents, sampled with `seed`, are used.
+    -1 for none); `query_words[i]` its length in words, which sorts it into a LENGTH_BANDS band (short queries
+    have heavier noise tails). At most MAX_NOISE_DOCUMENTS documents, sampled with `seed`, are used.
     """
     documents = np.asarray(documents, dtype=np.float32)
     queries = np.asarray(queries, dtype=np.float32)
@@ -215,9 +282,8 @@ def fit_noise(
         keep = np.sort(rng.choice(len(documents), MAX_NOISE_DOCUMENTS, replace=False))
     sample = documents[keep].astype(np.float64)
     mean = sample.mean(axis=0)
-    centred = sample - mean
     # The covariance's eigen-decomposition via SVD of the centred sample (numpy: no hand-written linear algebra).
-    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    _, singular, vt = np.linalg.svd(sample - mean, full_matrices=False)
     eigen = singular**2 / max(len(sample) - 1, 1)
     rank = min(NOISE_RANK, len(eigen))
     dim = documents.shape[1]
@@ -227,30 +293,23 @@ def fit_noise(
         components=vt[:rank].astype(np.float32),
         variances=eigen[:rank].astype(np.float32),
         residual_variance=residual,
-        levels=np.empty(0),
-        quantiles=np.empty(0),
-        tail_scale=1.0,
-        pairs=0,
+        tails=[],
     )
-    scores = queries.astype(np.float64) @ sample.T
-    z = model.z(scores, queries)
+    z = model.z(queries.astype(np.float64) @ sample.T, queries)
     position = {int(row): i for i, row in enumerate(keep)}
     mask = np.ones_like(z, dtype=bool)
     for i, source in enumerate(sources):
         if int(source) in position:
             mask[i, position[int(source)]] = False
-    noise = np.sort(z[mask])
-    if len(noise) < 2:
+    if mask.sum() < 2:
         raise InputError("calibration needs at least two (pseudo-query, other document) pairs; add documents")
-    deepest = min(1.0, max(TAIL_POINTS / len(noise), 1.0 / len(noise)))
-    model.levels = np.geomspace(1.0, deepest, QUANTILE_POINTS) if deepest < 1.0 else np.array([1.0, 0.5])
-    model.quantiles = np.maximum.accumulate(np.quantile(noise, 1.0 - model.levels))
-    start = model.quantiles[-1]
-    excess = noise[noise > start] - start
-    # Scores beyond every measured pair: an exponential (Gumbel-domain) tail, whose maximum-likelihood scale is the
-    # mean excess over the threshold; fitted to the last TAIL_POINTS pairs, it only extrapolates a short way.
-    model.tail_scale = float(excess.mean()) if len(excess) and excess.mean() > 0 else 1e-3
-    model.pairs = int(mask.sum())
+    model.tails.append(NoiseTail.fit(z[mask], (0, None)))
+    if query_words is not None:
+        words = np.asarray(query_words)
+        for band in LENGTH_BANDS:
+            rows = np.array([in_band(int(w), band) for w in words])
+            if rows.any() and mask[rows].sum() >= 2:
+                model.tails.append(NoiseTail.fit(z[rows][mask[rows]], band))
     return model
 
 
