@@ -58,6 +58,7 @@ def eval_relevance(
     rows = (
         (f"min_relevance={result.min_relevance:g} ({result.method})", result.calibrated, "calibrated"),
         (f"fixed cosine >= {result.fixed_cutoff['cutoff']:.4f}", result.fixed_cutoff, "fixed_cutoff"),
+        (f"min_relevance={result.tuned['min_relevance']:.3f} (best F1 on calibration)", result.tuned, "tuned"),
         (f"min_relevance={result.min_relevance:g} (noise, no labels)", result.noise, "noise"),
     )
     for name, metrics, key in rows:

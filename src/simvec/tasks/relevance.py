@@ -13,9 +13,10 @@ Two calibrations, one serialisable `Calibration`:
   reaches this score by chance (a BLAST-style E-value, `E = N * P`, turned into a probability). Under pure noise
   the best hit's relevance is uniform on [0, 1], so `min_relevance=0.95` lets through a chance best hit for about 5%
   of queries that have nothing relevant. It is *not* a probability of relevance.
-- **Labelled** (`fit_labelled`). With judged queries, a monotone map from the score (and the query-specific `z`,
-  the query feature of the Cosine Adapter paper, arXiv 2408.04887) to P(relevant): logistic regression (Platt
-  scaling; default, stable with few judgements) or isotonic regression on the score. Training pairs are each
+- **Labelled** (`fit_labelled`). With judged queries, a monotone map from the score and query features (as the
+  Cosine Adapter paper, arXiv 2408.04887, maps cosine per query: here the query's noise `z` and the gap to its best
+  hit) to P(relevant): logistic regression (Platt scaling; default, stable with few judgements) or isotonic
+  regression on the score alone. Training pairs are each
   query's top hits, labelled relevant when judged relevant; unjudged documents count as not relevant.
 
 Relevance never decreases as a hit's score rises for a given query. The calibration records the model, dimension,
@@ -41,7 +42,10 @@ QUANTILE_POINTS = 201  # stored quantiles of the noise z, at log-spaced tail pro
 MAX_NOISE_DOCUMENTS = 20_000  # documents sampled for the moments and the noise pairs
 LENGTH_BANDS = ((1, 3), (4, 7), (8, 15), (16, None))  # query length bands (words): short queries have heavier tails
 MIN_NOISE_DOCUMENTS = 2
-LOGISTIC_FEATURES = ("score", "noise_z")
+# score: the raw similarity; noise_z: how many of the query's own chance standard deviations it stands above the
+# query's chance mean; top_gap: score minus the best score of the same query's hits (<= 0). The last two are the
+# query features (cf. the Cosine Adapter): the same cosine means more for a query whose scores run low.
+LOGISTIC_FEATURES = ("score", "noise_z", "top_gap")
 
 
 def in_band(words: int, band: tuple[int, int | None]) -> bool:
@@ -191,6 +195,8 @@ class Calibration:
     ) -> np.ndarray:
         """Relevance in [0, 1] of each score; `scores` is (n_queries, k), `query_vectors` (n_queries, dimension).
 
+        A row of `scores` is one query's hits including its best one (the logistic map compares each hit with it).
+
         `n_documents`: the collection's current size (default: its size when fitted); `query_words`: each query's
         length in words, for the noise method's length bands (None: the pooled noise).
         """
@@ -314,7 +320,11 @@ def fit_noise(
 
 
 def _features(scores: np.ndarray, query_vectors: np.ndarray, noise: NoiseModel, names: Sequence[str]) -> np.ndarray:
-    columns = {"score": lambda: scores, "noise_z": lambda: noise.z(scores, query_vectors)}
+    columns = {
+        "score": lambda: scores,
+        "noise_z": lambda: noise.z(scores, query_vectors),
+        "top_gap": lambda: scores - np.nanmax(scores, axis=-1, keepdims=True),
+    }
     return np.stack([columns[name]() for name in names], axis=-1)
 
 
