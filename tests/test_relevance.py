@@ -95,6 +95,7 @@ def test_labelled_calibration_recovers_the_true_probability(noise_world, method)
     rng, docs, model = noise_world
     vectors, scores, labels, _ = _labelled_world(rng, model, docs.shape[1])
     mapping, stats = fit_labelled(scores, labels, vectors, model, method=method)
+    assert method == "isotonic" or mapping["features"][0] == "score"
     assert stats["queries"] == 120 and stats["pairs"] == 120 * 30
     calibration = Calibration(method, "m", docs.shape[1], "cosine", "none", len(docs), model, mapping, stats)
     probe = np.array([[0.3, 0.6, 0.8]] * 5)
@@ -104,6 +105,19 @@ def test_labelled_calibration_recovers_the_true_probability(noise_world, method)
     # Round trip through JSON: the same numbers.
     again = Calibration.from_dict(json.loads(json.dumps(calibration.as_dict())))
     np.testing.assert_allclose(again.relevance(probe, vectors[:5]), got)
+
+
+def test_top_gap_compares_each_hit_with_the_query_best(noise_world):
+    rng, docs, model = noise_world
+    vectors, scores, labels, _ = _labelled_world(rng, model, docs.shape[1])
+    mapping, _ = fit_labelled(scores, labels, vectors, model, features=["score", "noise_z", "top_gap"])
+    calibration = Calibration("logistic", "m", docs.shape[1], "cosine", "none", len(docs), model, mapping)
+    if "top_gap" in mapping["features"]:
+        # The same score reads as more relevant when it is its query's best than when a better hit exists.
+        alone = calibration.relevance(np.array([[0.6]]), vectors[:1])[0, 0]
+        behind = calibration.relevance(np.array([[0.9, 0.6]]), vectors[:1])[0, 1]
+        assert alone > behind
+    assert set(mapping["features"]) <= {"score", "noise_z", "top_gap"} and all(c >= 0 for c in mapping["coef"])
 
 
 def test_logistic_drops_a_feature_that_would_make_relevance_fall_with_the_score(noise_world):
@@ -129,6 +143,10 @@ def test_bad_calibration_input_is_named(noise_world):
         fit_labelled([np.array([0.5, 0.4])], [np.array([0, 0])], _unit(rng, 1, docs.shape[1]), model)
     with pytest.raises(InputError, match="unknown labelled calibration method 'svm'"):
         fit_labelled([np.array([0.5])], [np.array([1])], _unit(rng, 1, docs.shape[1]), model, method="svm")
+    with pytest.raises(InputError, match="features must be distinct names from score, noise_z, top_gap; got bogus"):
+        fit_labelled(
+            [np.array([0.5, 0.1])], [np.array([1, 0])], _unit(rng, 1, docs.shape[1]), model, features=["bogus"]
+        )
     with pytest.raises(InputError, match="at least 2 documents"):
         fit_noise(docs[:1], docs[:1])
     calibration = Calibration("noise", "m", docs.shape[1], "cosine", "none", len(docs), model)

@@ -16,6 +16,10 @@ from simvec.cli.collection import collection_app
 from simvec.errors import InputFileError
 
 
+def _feature_list(text: str | None) -> list[str] | None:
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
+
+
 @eval_app.command("relevance")
 def eval_relevance(
     data: Path = typer.Option(..., "--data", help="BEIR folder to evaluate on (corpus.jsonl, queries.jsonl, qrels/)."),
@@ -25,7 +29,10 @@ def eval_relevance(
         help="BEIR folder to calibrate on; default: a seeded half of --data's queries (evaluated on the other half).",
     ),
     model: str = ModelOption,
-    method: str = typer.Option("logistic", help="Labelled calibration: logistic (score + noise z) or isotonic."),
+    method: str = typer.Option("logistic", help="Labelled calibration: logistic (score + query features) or isotonic."),
+    features: str = typer.Option(
+        "score,noise_z", "--features", help="Logistic features, comma-separated: score, noise_z, top_gap."
+    ),
     min_relevance: float = typer.Option(0.5, "--min-relevance", help="Relevance threshold of the calibrated filter."),
     split: str = typer.Option("test", help="qrels split of both datasets."),
     seed: int = typer.Option(0, help="Seed of the query split and of the noise sample."),
@@ -42,6 +49,7 @@ def eval_relevance(
         calibrate_on=calibrate_on,
         model=model,
         method=method,
+        features=_feature_list(features),
         min_relevance=min_relevance,
         split=split,
         seed=seed,
@@ -127,6 +135,9 @@ def calibrate_command(
     method: str = typer.Option(
         None, "--method", help="noise (default without labels), logistic (default with labels) or isotonic."
     ),
+    features: str = typer.Option(
+        None, "--features", help="Logistic features, comma-separated: score, noise_z (default), top_gap."
+    ),
     seed: int = typer.Option(0, help="Seed of the noise pseudo-query sample."),
     load: Path = typer.Option(None, "--from", help="Install a calibration JSON file instead of fitting one."),
     output: Path = typer.Option(None, "--output", "-o", help="Also write the calibration to this JSON file."),
@@ -150,7 +161,7 @@ def calibrate_command(
             collection.set_calibration(read_file(load))
         else:
             judged = (read_queries(queries), read_qrels(qrels)) if queries is not None else (None, None)
-            collection.calibrate(*judged, method=method, seed=seed)
+            collection.calibrate(*judged, method=method, features=_feature_list(features), seed=seed)
         calibration = collection.calibration
     if output is not None:
         write_file(calibration, output)

@@ -20,6 +20,7 @@ the evaluated collection's own noise model (fitted without labels) supplies the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from simvec.eval.retrieval import BeirData, build_collection, collection_for, de
 from simvec.store import Collection
 from simvec.store.calibration import fit_collection_noise, query_words, score_fingerprint
 from simvec.tasks.relevance import (
+    DEFAULT_FEATURES,
     METHODS,
     Calibration,
     best_fixed_cutoff,
@@ -131,6 +133,7 @@ def evaluate_relevance(
     calibrate_on: str | Path | None = None,
     model: str | Path | Encoder | None = None,
     method: str = "logistic",
+    features: Sequence[str] = DEFAULT_FEATURES,
     min_relevance: float = 0.5,
     split: str = "test",
     seed: int = 0,
@@ -169,6 +172,7 @@ def evaluate_relevance(
             calibration_run.query_vectors,
             noise if other is None else source_noise,
             method=method,
+            features=features,
         )
         cutoff, _ = best_fixed_cutoff(calibration_run.scores, calibration_run.ids, calibration_run.relevant)
         # The relevance threshold with the best F1 on the calibration queries: min_relevance chosen like the cutoff.
@@ -221,5 +225,11 @@ def evaluate_relevance(
             "relevant": float(np.mean([len(r) for r in evaluation.relevant])),
         },
         calibration_error=expected_calibration_error(flat, truth),
-        extra={"model": encoder.model_id, "depth": depth, "documents": n_documents, "seed": seed},
+        extra={
+            "model": encoder.model_id,
+            "features": learned[0].get("features") if method == "logistic" else ["score"],
+            "depth": depth,
+            "documents": n_documents,
+            "seed": seed,
+        },
     )

@@ -121,6 +121,7 @@ class CalibrateRequest(BaseModel):
     queries: dict[str, str] | None = Field(None, description="{query id: text}.")
     qrels: dict[str, dict[str, int]] | None = Field(None, description="{query id: {document id: grade}}.")
     method: Literal["noise", "logistic", "isotonic"] | None = None
+    features: list[Literal["score", "noise_z", "top_gap"]] | None = Field(None, description="Logistic features.")
 
 
 class SearchResponse(BaseModel):

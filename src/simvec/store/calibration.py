@@ -29,6 +29,7 @@ import numpy as np
 from simvec.errors import CollectionError, InputError, InputFileError
 from simvec.store import schema
 from simvec.tasks.relevance import (
+    DEFAULT_FEATURES,
     LENGTH_BANDS,
     METHODS,
     MIN_NOISE_DOCUMENTS,
@@ -144,6 +145,7 @@ def calibrate(
     qrels: Mapping[str, object] | Sequence[object] | None = None,
     *,
     method: str | None = None,
+    features: Sequence[str] | None = None,
     depth: int = DEFAULT_DEPTH,
     seed: int = 0,
 ) -> Calibration:
@@ -183,7 +185,9 @@ def calibrate(
         hits = collection.search_batch(vectors, depth, exact=True)
         scores = [np.array([h.score for h in row], dtype=np.float64) for row in hits]
         labels = labels_for([[h.id for h in row] for row in hits], relevant)
-        mapping, stats = fit_labelled(scores, labels, vectors, noise, method=method)
+        mapping, stats = fit_labelled(
+            scores, labels, vectors, noise, method=method, features=features or DEFAULT_FEATURES
+        )
         stats["depth"] = depth
     calibration = Calibration(
         method,

@@ -320,15 +320,17 @@ class Collection:
         qrels: dict[str, dict[str, int] | Sequence[str]] | Sequence[Sequence[str]] | None = None,
         *,
         method: str | None = None,
+        features: Sequence[str] | None = None,
         seed: int = 0,
     ) -> Calibration:
         """Learn what this collection's scores mean, store it, and return it; enables `search(min_relevance=...)`.
 
         No arguments: the unlabelled noise calibration (relevance = probability that no unrelated document reaches
         the score by chance). `queries` ({id: text}) with `qrels` ({id: {doc_id: grade}}), or a list of texts with a
-        list of relevant ids each: P(relevant) by `method` "logistic" (default) or "isotonic".
+        list of relevant ids each: P(relevant) by `method` "logistic" (default) or "isotonic"; the logistic map's
+        `features` are ("score", "noise_z") by default, "top_gap" on request (see simvec.tasks.relevance).
         """
-        return _calibration.calibrate(self, queries, qrels, method=method, seed=seed)
+        return _calibration.calibrate(self, queries, qrels, method=method, features=features, seed=seed)
 
     @property
     def calibration(self) -> Calibration | None:

@@ -43,9 +43,12 @@ MAX_NOISE_DOCUMENTS = 20_000  # documents sampled for the moments and the noise 
 LENGTH_BANDS = ((1, 3), (4, 7), (8, 15), (16, None))  # query length bands (words): short queries have heavier tails
 MIN_NOISE_DOCUMENTS = 2
 # score: the raw similarity; noise_z: how many of the query's own chance standard deviations it stands above the
-# query's chance mean; top_gap: score minus the best score of the same query's hits (<= 0). The last two are the
-# query features (cf. the Cosine Adapter): the same cosine means more for a query whose scores run low.
+# query's chance mean; top_gap: score minus the best score of the same query's hits (<= 0). The last two are
+# query features (cf. the Cosine Adapter): the same cosine means more for a query whose scores run low. top_gap is
+# opt-in: it learns that a query's best hit is usually relevant, true of benchmark queries (each has a relevant
+# document) but not of a query with nothing relevant, whose best hit it would then call relevant too.
 LOGISTIC_FEATURES = ("score", "noise_z", "top_gap")
+DEFAULT_FEATURES = ("score", "noise_z")
 
 
 def in_band(words: int, band: tuple[int, int | None]) -> bool:
@@ -335,14 +338,20 @@ def fit_labelled(
     noise: NoiseModel,
     *,
     method: str = "logistic",
+    features: Sequence[str] = DEFAULT_FEATURES,
 ) -> tuple[dict, dict]:
-    """Fit P(relevant | score[, noise z]) on each query's hits; returns (mapping, stats) for a Calibration.
+    """Fit P(relevant | score, query features) on each query's hits; returns (mapping, stats) for a Calibration.
 
     `scores[i]` and `labels[i]` (1 relevant, 0 not) are query i's hits. "logistic" drops a feature whose
     coefficient comes out negative and refits, so relevance never falls as the score rises.
     """
     if method not in ("logistic", "isotonic"):
         raise InputError(f"unknown labelled calibration method {method!r}; valid: logistic, isotonic")
+    unknown = [name for name in features if name not in LOGISTIC_FEATURES]
+    if unknown or not features or len(set(features)) != len(features):
+        raise InputError(
+            f"features must be distinct names from {', '.join(LOGISTIC_FEATURES)}; got {', '.join(features) or 'none'}"
+        )
     if len(scores) != len(labels) or len(scores) != len(query_vectors):
         raise InputError(
             f"scores, labels and query_vectors must have one entry per query: {len(scores)}, {len(labels)}, "
@@ -365,17 +374,16 @@ def fit_labelled(
             flat_scores, flat_labels
         )
         return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}, stats
-    per_query = [
-        _features(np.asarray(scores[i], dtype=np.float64)[None, :], query_vectors[i : i + 1], noise, LOGISTIC_FEATURES)[
-            0
+    asked = list(features)
+    table = np.concatenate(
+        [
+            _features(np.asarray(scores[i], dtype=np.float64)[None, :], query_vectors[i : i + 1], noise, asked)[0]
+            for i in rows
         ]
-        for i in rows
-    ]
-    features = np.concatenate(per_query)
-    names = list(LOGISTIC_FEATURES)
+    )
+    names = list(asked)
     while True:
-        columns = [LOGISTIC_FEATURES.index(name) for name in names]
-        x = features[:, columns]
+        x = table[:, [asked.index(name) for name in names]]
         center, scale = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-12)
         fit = LogisticRegression(C=1.0, max_iter=1000).fit((x - center) / scale, flat_labels)
         coef = fit.coef_[0]

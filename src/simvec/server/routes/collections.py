@@ -121,5 +121,7 @@ async def calibrate(name: str, body: schemas.CalibrateRequest, state: ServerStat
     """Fit and store the collection's relevance calibration (enables `min_relevance` in search)."""
     if body.queries is not None:
         state.check_texts(list(body.queries.values()), "queries")
-    calibration = await state.registry.run(name, lambda c: c.calibrate(body.queries, body.qrels, method=body.method))
+    calibration = await state.registry.run(
+        name, lambda c: c.calibrate(body.queries, body.qrels, method=body.method, features=body.features)
+    )
     return calibration.summary()
