@@ -110,7 +110,9 @@ def test_labelled_calibration_returns_the_relevant_topic(papers):
     assert predicted == pytest.approx(0.1, abs=0.03)  # 10 relevant of 100 hits per query
     assert calibration.mapping["features"][0] == "score" and "top_gap" not in calibration.mapping["features"]
     gap = papers.calibrate(queries, qrels, features=["score", "noise_z", "top_gap"])
-    assert "top_gap" in gap.mapping["features"]
+    # top_gap is fitted; on this corpus its weight may come out negative, and then it is dropped (and said so).
+    assert "top_gap" in gap.mapping["features"] + gap.stats["dropped_features"]
+    assert all(c >= 0 for c in gap.mapping["coef"])
     iso = papers.calibrate(queries, qrels, method="isotonic")
     assert iso.method == "isotonic"
     values = [h.relevance for h in papers.search("rules of football", k=100, min_relevance=0.0)]

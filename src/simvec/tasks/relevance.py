@@ -393,6 +393,7 @@ def fit_labelled(
         names = [name for name in names if name not in negative]
     if coef[0] < 0:  # a single remaining feature with a negative slope: the scores carry no usable signal
         raise InputError("the judged hits' scores do not rise with relevance; cannot fit a monotone calibration")
+    stats["dropped_features"] = [name for name in asked if name not in names]  # negative weight: dropped
     mapping = {
         "features": names,
         "center": center.tolist(),
