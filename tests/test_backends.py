@@ -13,6 +13,8 @@ from simvec.encoders import artifacts
 from simvec.encoders.models import resolve_model
 from simvec.encoders.optional import MissingDependencyError
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="session")
 def card():

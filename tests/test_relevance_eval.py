@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from simvec.cli import main
+from simvec.eval.readers import read_beir
 from simvec.eval.relevance import evaluate_relevance, expected_calibration_error, split_queries
-from simvec.eval.retrieval import read_beir
 
 pytestmark = pytest.mark.model
 

@@ -3,8 +3,6 @@ cosine cutoff)."""
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import typer
@@ -13,7 +11,6 @@ from rich.table import Table
 
 from simvec.cli.app import JsonOption, ModelOption, eval_app, print_json
 from simvec.cli.collection import collection_app
-from simvec.errors import InputFileError
 
 
 def _feature_list(text: str | None) -> list[str] | None:
@@ -85,46 +82,6 @@ def eval_relevance(
     )
 
 
-def read_queries(path: Path) -> dict[str, str]:
-    """{id: text} from .jsonl ({"_id" or "id", "text"}, BEIR's queries.jsonl) or .txt (one per line; id = line)."""
-    if not path.is_file():
-        raise InputFileError(str(path), "no such queries file")
-    queries: dict[str, str] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            if path.suffix.lower() != ".jsonl":
-                queries[str(line)] = raw.strip()
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputFileError(str(path), f"invalid JSON: {exc.msg}", line) from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise InputFileError(str(path), 'expected an object with a "text" string', line)
-            queries[str(row.get("_id", row.get("id", line)))] = row["text"]
-    return queries
-
-
-def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """{query id: {document id: grade}} from a BEIR qrels .tsv (query-id, corpus-id, score; header optional)."""
-    if not path.is_file():
-        raise InputFileError(str(path), "no such qrels file")
-    qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        for line, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
-            if not row or (line == 1 and row[0] == "query-id"):
-                continue
-            if len(row) != 3:
-                raise InputFileError(str(path), f"expected 3 tab-separated fields, got {len(row)}", line)
-            try:
-                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-            except ValueError:
-                raise InputFileError(str(path), f"score {row[2]!r} is not an integer", line) from None
-    return qrels
-
-
 @collection_app.command("calibrate")
 def calibrate_command(
     path: Path = typer.Argument(..., help="Collection directory."),
@@ -145,6 +102,7 @@ def calibrate_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Learn what the collection's scores mean, so `search --min-relevance P` can keep only relevant hits."""
+    from simvec.eval.readers import read_qrels, read_queries
     from simvec.store import Collection
     from simvec.store.calibration import read_file, write_file
 
@@ -160,7 +118,7 @@ def calibrate_command(
         if load is not None:
             collection.set_calibration(read_file(load))
         else:
-            judged = (read_queries(queries), read_qrels(qrels)) if queries is not None else (None, None)
+            judged = (dict(zip(*read_queries(queries), strict=True)), read_qrels(qrels)) if queries else (None, None)
             collection.calibrate(*judged, method=method, features=_feature_list(features), seed=seed)
         calibration = collection.calibration
     if output is not None:

@@ -28,7 +28,8 @@ import numpy as np
 
 from simvec.encoders import Encoder
 from simvec.errors import InputError
-from simvec.eval.retrieval import BeirData, build_collection, collection_for, default_cache_dir, read_beir
+from simvec.eval.readers import BeirData, read_beir
+from simvec.eval.retrieval import build_collection, collection_for, default_cache_dir
 from simvec.store import Collection
 from simvec.store.calibration import fit_collection_noise, query_words, score_fingerprint
 from simvec.tasks.relevance import (

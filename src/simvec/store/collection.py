@@ -12,90 +12,35 @@ collection's dimension (the model's, 384 for the default model).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict, Unpack
+from typing import Unpack
 
 import numpy as np
 
 from simvec.encoders import Encoder, ModelCard, resolve_model, shared_encoder
-from simvec.errors import CodecError, CollectionError
-from simvec.index import CodeIndex
+from simvec.errors import CollectionError
 from simvec.store import calibration as _calibration
 from simvec.store import schema, validate
 from simvec.store.derived import DerivedIndexes, IndexParams
 from simvec.store.filters import compile_filter
-from simvec.store.fusion import RRF_K, reciprocal_rank_fusion
 from simvec.store.protocol import StoredRow
+from simvec.store.results import AddResult, Document, Hit, SearchOptions
+from simvec.store.search import rank_queries
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
 from simvec.tasks.relevance import Calibration
-from simvec.vectors.codecs import CompressionSpec, disk_bytes_per_vector, parse_compression, ram_bytes_per_vector
+from simvec.types import COLLECTION_METRICS, MODES, CollectionMetric, Mode
+from simvec.vectors.compression_spec import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
 
 DB_NAME = "collection.db"
-METRICS = ("cosine", "dot", "euclidean")
 INDEX_CHOICES = ("auto", "flat", "hnsw", "ivf")
-MODES = ("dense", "keyword", "hybrid")
 MAX_K = 10_000
 MAX_QUERIES = 100_000
 MAX_BATCH_SIZE = 10_000
 DEFAULT_BATCH_SIZE = 1_000
-FUSION_DEPTH = 100  # hybrid: each ranking contributes its top max(k, FUSION_DEPTH) to the fusion
-# Encoder settings that define the vector space; the backend (torch, onnx) deliberately is not one.
-IDENTITY_KEYS = ("model", "dimension", "max_seq_length", "pooling", "normalize", "prompts")
 
 __all__ = ["MAX_ID_CHARS", "AddResult", "Collection", "Document", "Hit", "IndexParams"]
-
-
-class SearchOptions(TypedDict, total=False):
-    """Keyword options shared by `Collection.search` and `Collection.search_batch`."""
-
-    filter: dict | None
-    mode: str
-    weights: Sequence[float] | None
-    exact: bool
-    ef_search: int | None
-    nprobe: int | None
-    min_relevance: float | None
-
-
-@dataclass
-class Hit:
-    """One search result: id, score (similarity, or distance for euclidean), text, metadata, and `relevance` (the
-    calibrated relevance in [0, 1], set by a `min_relevance` search)."""
-
-    id: str
-    score: float
-    text: str | None
-    metadata: dict = field(default_factory=dict)
-    relevance: float | None = None
-
-
-@dataclass
-class Document:
-    """A stored document; `vector` only when asked for."""
-
-    id: str
-    text: str | None
-    metadata: dict
-    vector: np.ndarray | None = None
-
-
-@dataclass
-class AddResult:
-    """What `add` did: the ids in input order, and how many were new, replaced, or left unchanged."""
-
-    ids: list[str]
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-
-def _card_settings(card: ModelCard) -> dict[str, object]:
-    described = card.describe()
-    return {key: described[key] for key in IDENTITY_KEYS}
 
 
 def _model_card(model: str | Path | Encoder | None) -> ModelCard:
@@ -126,7 +71,7 @@ class Collection:
         *,
         model: str | Path | Encoder | None = None,
         index: str = "auto",
-        metric: str = "cosine",
+        metric: CollectionMetric = "cosine",
         compression: str | dict | CompressionSpec | None = None,
         rescore: str | None = None,
         rescore_multiplier: int | None = None,
@@ -137,25 +82,25 @@ class Collection:
         `index`: "auto" (flat up to `index_params.auto_hnsw_above` documents, HNSW above), "flat", "hnsw" or "ivf".
         `metric`: "cosine" (vectors stored unit-length), "dot" or "euclidean".
         `compression`: keep compact codes in RAM instead of float32 vectors ("int8", "binary", "binary-itq", "pq48",
-        {"truncate_dim": 256, "codec": "binary"}, ... see simvec.vectors.codecs); `rescore` ("int8", "float32",
+        {"truncate_dim": 256, "codec": "binary"}, ... see simvec.vectors.compression_spec); `rescore` ("int8", "float32",
         "none") re-ranks `rescore_multiplier` x k candidates with vectors memory-mapped from disk.
         `index_params`: see `IndexParams` (HNSW M/efConstruction, the auto-HNSW size, the exact-filter size).
         """
         if index not in INDEX_CHOICES:
             raise CollectionError(f"unknown index {index!r}; valid: {', '.join(INDEX_CHOICES)}")
-        if metric not in METRICS:
-            raise CollectionError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+        if metric not in COLLECTION_METRICS:
+            raise CollectionError(f"unknown metric {metric!r}; valid: {', '.join(COLLECTION_METRICS)}")
         path = Path(path)
         if (path / DB_NAME).exists():
             raise CollectionError(f"a collection already exists at {path}; open it with Collection.open")
         if path.exists() and not path.is_dir():
             raise CollectionError(f"{path} exists and is not a directory")
         card = _model_card(model)
-        spec = _compression_spec(compression, card.dimension, index, rescore, rescore_multiplier)
+        spec = validate.compression_spec(compression, card.dimension, index, rescore, rescore_multiplier)
         params = IndexParams.parse(index_params)
         path.mkdir(parents=True, exist_ok=True)
         settings = {
-            "encoder": _card_settings(card),
+            "encoder": validate.model_identity(card),
             "dimension": card.dimension,
             "metric": metric,
             "index": index,
@@ -235,11 +180,7 @@ class Collection:
         return str(self.settings["encoder"]["model"])
 
     def _check_model(self, card: ModelCard) -> None:
-        stored, given = self.settings["encoder"], _card_settings(card)
-        diff = [key for key in IDENTITY_KEYS if stored.get(key) != given.get(key)]
-        if diff:
-            both = "; ".join(f"{key}: collection has {stored.get(key)!r}, model has {given.get(key)!r}" for key in diff)
-            raise CollectionError(f"model {card.model_id!r} does not match collection {self.path} ({both})")
+        validate.check_model(self.settings["encoder"], card, f"collection {self.path}")
 
     @property
     def encoder(self) -> Encoder:
@@ -291,25 +232,16 @@ class Collection:
         rescore_multiplier: int | None = None,
     ) -> None:
         """Change the compression (None: plain float32) and rebuild the derived files now, from the stored vectors."""
-        spec = _compression_spec(compression, self.dimension, self._index_choice, rescore, rescore_multiplier)
-        codes = None
-        if spec is not None:  # fit first: a spec the data cannot support (too few vectors) leaves things as they were
-            with self.store.read():
-                labels, matrix = self.store.vectors()
-                read_generation = self.store.generation()
-            if len(labels):
-                try:
-                    codes = CodeIndex.build(spec, self.derived.metric, self.dimension, labels, matrix)
-                except CodecError as exc:
-                    raise CollectionError(f"collection {self.path}: cannot use {spec.name}: {exc}") from None
+        spec = validate.compression_spec(compression, self.dimension, self._index_choice, rescore, rescore_multiplier)
+        # Fit first: a spec the data cannot support (too few vectors) leaves the collection as it was.
+        codes, read_generation = self.derived.fit_codes(spec) if spec is not None else (None, 0)
         with self.store.write():
             self.store.set_setting("compression", spec.as_dict() if spec else None)
             _calibration.invalidate(self.store.conn)  # scores change with the codes: the calibration no longer holds
             generation = self.store.generation()
         self.derived.reset()
         if codes is not None and generation == read_generation + 1:  # no other write in between: the codes are current
-            codes.stamp.generation = codes.stamp.built_generation = generation
-            self.derived.install(codes)
+            self.derived.install(codes, generation)
         self.refresh()
 
     # ---- relevance calibration (simvec.store.calibration) -----------------------------------------
@@ -404,12 +336,7 @@ class Collection:
             return
         with self.store.write():
             existing = self.store.stored(ids)
-            fresh = [i for i, doc_id in enumerate(ids) if existing.get(doc_id, (None,))[0] != hashes[i]]
-            meta_only = [
-                i
-                for i, doc_id in enumerate(ids)
-                if doc_id in existing and existing[doc_id][0] == hashes[i] and existing[doc_id][1] != meta_json[i]
-            ]
+            fresh, meta_only = validate.plan_upsert(ids, hashes, meta_json, existing)
             if vectors is None and fresh:
                 embedded = self._embed_documents([texts[i] for i in fresh], show_progress)
             else:
@@ -518,7 +445,7 @@ class Collection:
         k: int = 10,
         *,
         filter: dict | None = None,
-        mode: str = "dense",
+        mode: Mode = "dense",
         weights: Sequence[float] | None = None,
         exact: bool = False,
         ef_search: int | None = None,
@@ -545,42 +472,25 @@ class Collection:
         if not isinstance(queries, str) and len(queries) == 0:
             return []
         texts, qvecs = self._queries(queries, mode)
-        with self.store.read():
-            count = self.count()
-            if count == 0:
-                return [[] for _ in range(len(texts or qvecs))]
-            depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
-            dense = keyword = None
-            if mode != "keyword":
-                dense = self.derived.search(
-                    qvecs,
-                    depth,
-                    filter=filter,
-                    count=count,
-                    kind=self._kind(count),
-                    spec=self.compression,
-                    exact=exact,
-                    ef_search=ef_search,
-                    nprobe=nprobe,
-                )
-            if mode != "dense":
-                keyword = [self.store.keyword(text, depth, filter) for text in texts]
-            if mode == "hybrid":
-                ranked = [
-                    reciprocal_rank_fusion([[s for s, _ in d], [s for s, _ in kw]], weights=weights, k=RRF_K)[:k]
-                    for d, kw in zip(dense, keyword, strict=True)
-                ]
-            else:
-                ranked = dense if mode == "dense" else keyword
-            docs = self.store.fetch({label for hits in ranked for label, _ in hits})
+        hits = rank_queries(
+            self.store,
+            self.derived,
+            texts,
+            qvecs,
+            k,
+            mode=mode,
+            filter=filter,
+            weights=weights,
+            kind_of=self._kind,
+            spec=self.compression,
+            exact=exact,
+            ef_search=ef_search,
+            nprobe=nprobe,
+        )
         self.derived.save_if_rebuilt()
-        results = [
-            [Hit(docs[s][0], float(score), docs[s][1], json.loads(docs[s][2])) for s, score in hits if s in docs]
-            for hits in ranked
-        ]
         if min_relevance is not None:
-            return _calibration.filter_hits(calibration, results, qvecs, texts, min_relevance, count)
-        return results
+            return _calibration.filter_hits(calibration, hits, qvecs, texts, min_relevance, self.count())
+        return hits
 
     def _queries(self, queries: Sequence[str] | np.ndarray, mode: str) -> tuple[list[str] | None, np.ndarray | None]:
         if isinstance(queries, str):
@@ -596,26 +506,3 @@ class Collection:
             return texts, None
         vectors = self.encoder.encode_queries(texts, normalize=self.metric == "cosine", show_progress=False)
         return texts, self.check_vectors(vectors, "query embeddings")
-
-
-def _compression_spec(
-    compression: str | dict | CompressionSpec | None,
-    dimension: int,
-    index: str,
-    rescore: str | None,
-    multiplier: int | None,
-) -> CompressionSpec | None:
-    """The validated spec (None for plain float32 search), as a CollectionError listing the valid choices."""
-    if compression is None and rescore is None and multiplier is None:
-        return None
-    try:
-        spec = parse_compression(compression, dimension=dimension, rescore=rescore, rescore_multiplier=multiplier)
-    except CodecError as exc:
-        raise CollectionError(str(exc)) from None
-    if spec.is_identity:
-        return None
-    if index not in ("auto", "flat"):
-        raise CollectionError(
-            f"compressed collections scan their codes exhaustively; index must be 'auto' or 'flat', got {index!r}"
-        )
-    return spec

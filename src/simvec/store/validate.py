@@ -14,7 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from simvec.encoders.encoder import as_text_list
-from simvec.errors import CollectionError
+from simvec.encoders.models import ModelCard
+from simvec.errors import CodecError, CollectionError, InputError
+from simvec.vectors.compression_spec import CompressionSpec, parse_compression
 
 MAX_ID_CHARS = 1_024
 
@@ -44,7 +46,7 @@ def check_texts(texts: Sequence[str] | None, n: int) -> list[str | None]:
         return [None] * n
     try:
         return as_text_list(texts)[0]  # the encoder's own checks, so both name the bad item alike
-    except (TypeError, ValueError) as exc:
+    except InputError as exc:
         raise CollectionError(str(exc)) from None
 
 
@@ -121,6 +123,19 @@ def check_weights(weights: Sequence[float] | None, mode: str) -> None:
         )
 
 
+def plan_upsert(
+    ids: list[str], hashes: list[str], meta_json: list[str], existing: dict[str, tuple[str, str]]
+) -> tuple[list[int], list[int]]:
+    """(positions whose content is new or changed, positions where only the metadata changed)."""
+    fresh = [i for i, doc_id in enumerate(ids) if existing.get(doc_id, (None,))[0] != hashes[i]]
+    meta_only = [
+        i
+        for i, doc_id in enumerate(ids)
+        if doc_id in existing and existing[doc_id][0] == hashes[i] and existing[doc_id][1] != meta_json[i]
+    ]
+    return fresh, meta_only
+
+
 def content_hashes(texts: Sequence[str | None], vectors: np.ndarray | None) -> list[str]:
     """A hash of each document's content: its text, and its vector when one was given explicitly."""
     hashes = []
@@ -130,3 +145,45 @@ def content_hashes(texts: Sequence[str | None], vectors: np.ndarray | None) -> l
             digest.update(b"\0" + vectors[i].tobytes())
         hashes.append(digest.hexdigest())
     return hashes
+
+
+# Encoder settings that define the vector space; the backend (torch, onnx) deliberately is not one.
+IDENTITY_KEYS = ("model", "dimension", "max_seq_length", "pooling", "normalize", "prompts")
+
+
+def model_identity(card: ModelCard) -> dict[str, object]:
+    """The encoder settings that define a vector space (the backend deliberately is not one)."""
+    described = card.describe()
+    return {key: described[key] for key in IDENTITY_KEYS}
+
+
+def check_model(stored: dict, card: ModelCard, owner: str) -> None:
+    """Refuse a model whose identity differs from the stored one, naming every differing setting."""
+    given = model_identity(card)
+    diff = [key for key in IDENTITY_KEYS if stored.get(key) != given.get(key)]
+    if diff:
+        both = "; ".join(f"{key}: collection has {stored.get(key)!r}, model has {given.get(key)!r}" for key in diff)
+        raise CollectionError(f"model {card.model_id!r} does not match {owner} ({both})")
+
+
+def compression_spec(
+    compression: str | dict | CompressionSpec | None,
+    dimension: int,
+    index: str,
+    rescore: str | None,
+    multiplier: int | None,
+) -> CompressionSpec | None:
+    """The validated spec (None for plain float32 search), as a CollectionError listing the valid choices."""
+    if compression is None and rescore is None and multiplier is None:
+        return None
+    try:
+        spec = parse_compression(compression, dimension=dimension, rescore=rescore, rescore_multiplier=multiplier)
+    except CodecError as exc:
+        raise CollectionError(str(exc)) from None
+    if spec.is_identity:
+        return None
+    if index not in ("auto", "flat"):
+        raise CollectionError(
+            f"compressed collections scan their codes exhaustively; index must be 'auto' or 'flat', got {index!r}"
+        )
+    return spec
