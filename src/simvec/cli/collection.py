@@ -180,6 +180,11 @@ def search(
     mode: str = typer.Option("dense", help="dense, keyword (BM25) or hybrid (reciprocal rank fusion)."),
     exact: bool = typer.Option(False, "--exact", help="Exact search even on an HNSW/IVF index."),
     ef_search: int = typer.Option(None, "--ef-search", help="HNSW efSearch (recall vs speed)."),
+    min_relevance: float = typer.Option(
+        None,
+        "--min-relevance",
+        help="Only hits whose calibrated relevance (0..1) reaches this; needs `simvec collection calibrate` first.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Search a collection."""
@@ -192,18 +197,32 @@ def search(
                 f"not valid JSON ({exc.msg} at column {exc.colno}): {filter}", param_hint="--filter"
             ) from None
     with _open(path) as collection:
-        hits = collection.search(query, k, filter=parsed, mode=mode, exact=exact, ef_search=ef_search)
+        hits = collection.search(
+            query, k, filter=parsed, mode=mode, exact=exact, ef_search=ef_search, min_relevance=min_relevance
+        )
+    calibrated = min_relevance is not None
     if as_json:
-        print_json([{"id": h.id, "score": round(h.score, 6), "text": h.text, "metadata": h.metadata} for h in hits])
+        relevance = (lambda h: {"relevance": round(h.relevance, 6)}) if calibrated else (lambda h: {})
+        print_json(
+            [
+                {"id": h.id, "score": round(h.score, 6), **relevance(h), "text": h.text, "metadata": h.metadata}
+                for h in hits
+            ]
+        )
+        return
+    if calibrated and not hits:
+        typer.echo(f"no hit reaches min_relevance {min_relevance:g}", err=True)
         return
     table = Table(title=f"{mode} search: {query[:60]}")
-    for column in ("#", "id", "score", "text", "metadata"):
-        table.add_column(column, justify="right" if column in ("#", "score") else "left", overflow="fold")
+    columns = ("#", "id", "score", *(("relevance",) if calibrated else ()), "text", "metadata")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("#", "score", "relevance") else "left", overflow="fold")
     for rank, hit in enumerate(hits, start=1):
         table.add_row(
             str(rank),
             hit.id,
             f"{hit.score:.4f}",
+            *((f"{hit.relevance:.4f}",) if calibrated else ()),
             (hit.text or "")[:80],
             json.dumps(hit.metadata, ensure_ascii=False)[:60],
         )

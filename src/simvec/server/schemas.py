@@ -101,13 +101,29 @@ class SearchRequest(BaseModel):
     filter: dict[str, Any] | None = None
     mode: Mode = "dense"
     weights: tuple[float, float] | None = None
+    min_relevance: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Dense mode on a calibrated collection: only hits whose calibrated relevance reaches this.",
+    )
 
 
 class Hit(BaseModel):
     id: str
     score: float
+    relevance: float | None = Field(None, description="Calibrated relevance (0..1), with min_relevance.")
     text: str | None
     metadata: dict[str, Any]
+
+
+class CalibrateRequest(BaseModel):
+    """Judged queries for a labelled calibration; both omitted for the unlabelled (noise) calibration."""
+
+    queries: dict[str, str] | None = Field(None, description="{query id: text}.")
+    qrels: dict[str, dict[str, int]] | None = Field(None, description="{query id: {document id: grade}}.")
+    method: Literal["noise", "logistic", "isotonic"] | None = None
+    features: list[Literal["score", "noise_z", "top_gap"]] | None = Field(None, description="Logistic features.")
 
 
 class SearchResponse(BaseModel):

@@ -20,6 +20,7 @@ import numpy as np
 
 from simvec.encoders import Encoder, ModelCard, resolve_model, shared_encoder
 from simvec.errors import CollectionError
+from simvec.store import calibration as _calibration
 from simvec.store import dedup, schema, validate
 from simvec.store.derived import DerivedIndexes, IndexParams
 from simvec.store.filters import compile_filter
@@ -29,6 +30,7 @@ from simvec.store.search import rank_queries
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
 from simvec.tasks.dedup import Duplicates
+from simvec.tasks.relevance import Calibration
 from simvec.types import COLLECTION_METRICS, MODES, CollectionMetric, Mode
 from simvec.vectors.compression_spec import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
 
@@ -220,6 +222,7 @@ class Collection:
             "ram_bytes": count * (code_bytes + 8),
             "rescore_bytes_per_vector": disk_bytes_per_vector(spec, self.dimension),
             "rescore_bytes_on_disk": rescore_path.stat().st_size if rescore_path and rescore_path.exists() else 0,
+            "calibration": calibration.summary() if (calibration := self.calibration) else None,
         }
 
     def set_compression(
@@ -235,11 +238,43 @@ class Collection:
         codes, read_generation = self.derived.fit_codes(spec) if spec is not None else (None, 0)
         with self.store.write():
             self.store.set_setting("compression", spec.as_dict() if spec else None)
+            _calibration.invalidate(self.store.conn)  # scores change with the codes: the calibration no longer holds
             generation = self.store.generation()
         self.derived.reset()
         if codes is not None and generation == read_generation + 1:  # no other write in between: the codes are current
             self.derived.install(codes, generation)
         self.refresh()
+
+    # ---- relevance calibration (simvec.store.calibration) -----------------------------------------
+
+    def calibrate(
+        self,
+        queries: dict[str, str] | Sequence[str] | None = None,
+        qrels: dict[str, dict[str, int] | Sequence[str]] | Sequence[Sequence[str]] | None = None,
+        *,
+        method: str | None = None,
+        features: Sequence[str] | None = None,
+        seed: int = 0,
+    ) -> Calibration:
+        """Learn what this collection's scores mean, store it, and return it; enables `search(min_relevance=...)`.
+
+        No arguments: the unlabelled noise calibration (relevance = probability that no unrelated document reaches
+        the score by chance). `queries` ({id: text}) with `qrels` ({id: {doc_id: grade}}), or a list of texts with a
+        list of relevant ids each: P(relevant) by `method` "logistic" (default) or "isotonic"; the logistic map's
+        `features` are ("score", "noise_z") by default, "top_gap" on request (see simvec.tasks.relevance).
+        """
+        return _calibration.calibrate(self, queries, qrels, method=method, features=features, seed=seed)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The stored calibration, or None (see `calibrate`)."""
+        return _calibration.load(self)
+
+    def set_calibration(self, calibration: Calibration | str | Path | None) -> None:
+        """Store a calibration (or a calibration JSON file) fitted for this model and compression; None removes it."""
+        if isinstance(calibration, (str, Path)):
+            calibration = _calibration.read_file(calibration)
+        _calibration.save(self, calibration)
 
     # ---- writing ---------------------------------------------------------------------------------
 
@@ -416,7 +451,7 @@ class Collection:
         """The k best documents for one query (a text, or a vector for dense mode), best first.
 
         Options are those of `search_batch`: filter, mode ("dense", "keyword", "hybrid"), weights,
-        exact, ef_search, nprobe.
+        exact, ef_search, nprobe, min_relevance.
         """
         if isinstance(query, str):
             return self.search_batch([query], k, **options)[0]
@@ -437,6 +472,7 @@ class Collection:
         exact: bool = False,
         ef_search: int | None = None,
         nprobe: int | None = None,
+        min_relevance: float | None = None,
     ) -> list[list[Hit]]:
         """The k best documents for each query (texts, or an (n, dimension) matrix): one hit list per query.
 
@@ -445,10 +481,14 @@ class Collection:
         documents containing a query word) or "hybrid" (reciprocal rank fusion, k=60, of both, with
         optional (dense, keyword) `weights`). `exact=True` skips approximate indexes. `ef_search` (HNSW)
         and `nprobe` (IVF) trade speed for recall. Scores are similarities, or distances for euclidean.
+        `min_relevance` (0..1, dense mode, calibrated collections: see `calibrate`) keeps only the hits whose
+        calibrated relevance reaches it, possibly fewer than k or none, and sets each hit's `relevance`.
         """
         k = check_positive_int(k, "k", MAX_K)
         if mode not in MODES:
             raise CollectionError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        if min_relevance is not None:
+            min_relevance, calibration = _calibration.check_search(self, min_relevance, mode)
         validate.check_weights(weights, mode)
         compile_filter(filter)  # a bad filter fails before anything is embedded
         if not isinstance(queries, str) and len(queries) == 0:
@@ -470,6 +510,8 @@ class Collection:
             nprobe=nprobe,
         )
         self.derived.save_if_rebuilt()
+        if min_relevance is not None:
+            return _calibration.filter_hits(calibration, hits, qvecs, texts, min_relevance, self.count())
         return hits
 
     def _queries(self, queries: Sequence[str] | np.ndarray, mode: str) -> tuple[list[str] | None, np.ndarray | None]:

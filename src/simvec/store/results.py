@@ -20,16 +20,19 @@ class SearchOptions(TypedDict, total=False):
     exact: bool
     ef_search: int | None
     nprobe: int | None
+    min_relevance: float | None
 
 
 @dataclass
 class Hit:
-    """One search result: the document's id, score (similarity, or distance for euclidean), text, metadata."""
+    """One search result: id, score (similarity, or distance for euclidean), text, metadata, and `relevance` (the
+    calibrated relevance in [0, 1], set by a `min_relevance` search)."""
 
     id: str
     score: float
     text: str | None
     metadata: dict = field(default_factory=dict)
+    relevance: float | None = None
 
 
 @dataclass

@@ -96,11 +96,32 @@ async def search(name: str, body: schemas.SearchRequest, state: ServerState = De
     query = body.query
     if isinstance(query, str):
         state.check_texts([query], "query")
-        if body.mode == "dense":  # embed through the batcher, merged with concurrent requests
+        # Embed through the batcher, merged with concurrent requests; a calibrated search keeps the text, whose
+        # length picks the noise calibration's band.
+        if body.mode == "dense" and body.min_relevance is None:
             query = (await state.batcher.embed([query], kind="query"))[0][0]
     else:
         query = np.asarray(query, dtype=np.float32)
     hits = await state.registry.run(
-        name, lambda c: c.search(query, body.k, filter=body.filter, mode=body.mode, weights=body.weights)
+        name,
+        lambda c: c.search(
+            query, body.k, filter=body.filter, mode=body.mode, weights=body.weights, min_relevance=body.min_relevance
+        ),
     )
-    return {"hits": [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits]}
+    return {
+        "hits": [
+            {"id": h.id, "score": h.score, "relevance": h.relevance, "text": h.text, "metadata": h.metadata}
+            for h in hits
+        ]
+    }
+
+
+@router.post("/v1/collections/{name}/calibrate")
+async def calibrate(name: str, body: schemas.CalibrateRequest, state: ServerState = Depends(get_state)) -> dict:
+    """Fit and store the collection's relevance calibration (enables `min_relevance` in search)."""
+    if body.queries is not None:
+        state.check_texts(list(body.queries.values()), "queries")
+    calibration = await state.registry.run(
+        name, lambda c: c.calibrate(body.queries, body.qrels, method=body.method, features=body.features)
+    )
+    return calibration.summary()
