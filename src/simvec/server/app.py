@@ -19,7 +19,7 @@ from simvec.server.batching import DynamicBatcher
 from simvec.server.collections import CollectionRegistry
 from simvec.server.config import ServerConfig
 from simvec.server.metrics import Metrics
-from simvec.server.routes import collections, models
+from simvec.server.routes import cluster, collections, models
 from simvec.server.state import ServerState, error
 
 log = logging.getLogger("simvec.server")
@@ -150,6 +150,6 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
 
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
-    for routes in (models, collections):
+    for routes in (models, collections, cluster):
         app.include_router(routes.router)
     return app
