@@ -71,13 +71,21 @@ def plot_clusters(
     coords = project_2d(np.asarray(vectors, dtype=np.float32), clustering, projection, seed=seed)
     palette = plt.get_cmap("tab20").colors
     colours = np.array([palette[c % len(palette)] if c != NOISE else (0.8, 0.8, 0.8) for c in labels[shown]])
-    size = float(np.clip(3000 / max(len(shown), 1), 2, 30))
+    size = float(np.clip(20_000 / max(len(shown), 1), 4, 30))
     figure, axis = plt.subplots(figsize=(12, 9), dpi=120)
     noise = labels[shown] == NOISE
     axis.scatter(*coords[shown][noise].T, s=size, c="#cccccc", linewidths=0, rasterized=True)
     axis.scatter(*coords[shown][~noise].T, s=size, c=colours[~noise], alpha=0.6, linewidths=0, rasterized=True)
+    span = np.ptp(coords[shown], axis=0) + 1e-9
+    placed: list[np.ndarray] = []
     for c in clustering.clusters[:MAX_LABELS]:
         centre = np.median(coords[labels == c.id], axis=0)
+        # Nudge a label down, a line at a time, while it would cover one already placed (a greedy de-overlap).
+        for _ in range(12):
+            if all(abs(centre[0] - p[0]) > 0.16 * span[0] or abs(centre[1] - p[1]) > 0.03 * span[1] for p in placed):
+                break
+            centre = centre - np.array([0.0, 0.03 * span[1]])
+        placed.append(centre)
         axis.annotate(
             f"{c.id}: {c.label}" if len(c.label) <= 40 else f"{c.id}: {c.label[:38]}…",
             centre,
