@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 install: $(STAMP)
 
@@ -24,7 +24,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/simvec demo
 
-test: $(STAMP)
+# The layer contracts and the lint run first: they take seconds and fail fast.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+
+# The web console's browser tests drive Debian's chromium-headless-shell (installed once, a no-op after).
+test: lint
+	bash scripts/ensure-browser.sh
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 clean:

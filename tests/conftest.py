@@ -14,6 +14,28 @@ REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("SIMVEC_DATA", REPO.parent / "shared" / "data"))
 
 
+MODEL_FIXTURES = {"encoder", "reference_model"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that uses a model fixture (directly or through another fixture) is a `model` test."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+@pytest.fixture(autouse=True)
+def _model_marker_is_honest(request, monkeypatch):
+    """A test not marked `model` must not load the model, so `pytest -m "not model"` stays fast."""
+    if request.node.get_closest_marker("model") is None:
+        from simvec.encoders import encoder
+
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"{request.node.nodeid} loads the model: mark it with pytest.mark.model")
+
+        monkeypatch.setattr(encoder.Encoder, "__init__", refuse)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA_DIR.is_dir():

@@ -13,6 +13,8 @@ from simvec.encoders import artifacts
 from simvec.encoders.models import resolve_model
 from simvec.encoders.optional import MissingDependencyError
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="session")
 def card():
@@ -196,13 +198,13 @@ def test_auto_never_picks_int8_that_fails_the_check(card, int8_encoder, tmp_path
 
     monkeypatch.setattr(auto, "cache_dir", lambda: tmp_path)  # keep this decision out of the user cache
     strict = auto.Tolerance(min_cosine=0.9999, max_pair_delta=0.001)  # int8 cannot meet this; fp32 onnx can
-    backend = auto.choose_backend(card, strict, refresh=True)
-    report = backend.selection["candidates"]
+    backend, decision = auto.choose_backend(card, strict, refresh=True)
+    report = decision["candidates"]
     assert report["onnx-int8"]["passed"] is False
     assert backend.name in ("onnx", "torch") and report[backend.name]["passed"]
-    assert "OUTSIDE tolerance" in backend.selection["reason"]
-    again = auto.choose_backend(card, strict)  # recorded: no second measurement
-    assert again.name == backend.name and again.selection["reason"].endswith("[cached decision]")
+    assert "OUTSIDE tolerance" in decision["reason"]
+    again, again_decision = auto.choose_backend(card, strict)  # recorded: no second measurement
+    assert again.name == backend.name and again_decision["reason"].endswith("[cached decision]")
 
 
 def test_auto_is_the_default_explains_itself_and_rejects_batch_dependent_int8(onnx_encoder, int8_encoder):
@@ -213,7 +215,7 @@ def test_auto_is_the_default_explains_itself_and_rejects_batch_dependent_int8(on
     # dynamic int8 is batch-dependent (a text's vector changes with its batch neighbours), so never the default
     assert details["backend"] in ("onnx", "torch")
     assert details["backend"] in details["backend_reason"] and "tolerance" in details["backend_reason"]
-    report = encoder.backend.selection["candidates"]
+    report = encoder.backend_choice["candidates"]
     assert report["onnx-int8"]["passed"] is False
     assert (
         report["onnx-int8"]["batch_cosine"] < Tolerance().min_batch_cosine <= report[details["backend"]]["batch_cosine"]

@@ -10,6 +10,8 @@ import pytest
 from simvec import Encoder
 from simvec.encoders import EmbeddingCache
 
+pytestmark = pytest.mark.model
+
 TEXTS = ["The cache stores float32 vectors.", "A second sentence.", "", "Ein dritter Satz."]
 
 

@@ -38,9 +38,7 @@ def test_cluster_collection_uses_stored_vectors_and_texts(collection):
 
 
 def test_cluster_collection_writes_the_cluster_into_metadata(collection):
-    if not hasattr(Collection, "update_metadata"):
-        pytest.skip("Collection.update_metadata arrives with the store split on main")
-    result = cluster_collection(collection, k=3, write_metadata="topic")
+    result = collection.cluster(3, write_metadata="topic")
     for doc_id, label in result.assignments().items():
         document = collection.get(doc_id)
         assert document.metadata == {"n": document.metadata["n"], "topic": label}

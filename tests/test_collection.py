@@ -9,7 +9,6 @@ import pytest
 
 from simvec import Collection
 from simvec.store import CollectionError
-from simvec.store import collection as collection_module
 
 TEXTS = {
     "cat": "The cat sat on the mat and purred.",
@@ -76,14 +75,14 @@ def test_hybrid_fuses_both_rankings_with_rrf(texts_collection):
 
 
 def test_upsert_replaces_and_unchanged_text_is_not_re_embedded(texts_collection, encoder):
-    seq_before = texts_collection._conn.execute("SELECT seq FROM docs WHERE id = 'cat'").fetchone()[0]
+    seq_before = texts_collection.store.conn.execute("SELECT seq FROM docs WHERE id = 'cat'").fetchone()[0]
     stats_before = encoder.last_stats
     result = texts_collection.add(
         [TEXTS["cat"], TEXTS["dog"]], ids=["cat", "dog"], metadata=[{"topic": "pets"}, {"topic": "dog"}]
     )
     assert (result.added, result.updated, result.unchanged) == (0, 1, 1)
     assert encoder.last_stats is stats_before  # nothing was embedded
-    assert texts_collection._conn.execute("SELECT seq FROM docs WHERE id = 'cat'").fetchone()[0] == seq_before
+    assert texts_collection.store.conn.execute("SELECT seq FROM docs WHERE id = 'cat'").fetchone()[0] == seq_before
     assert texts_collection.get("cat").metadata == {"topic": "pets"}
 
     result = texts_collection.add("Quarterly earnings beat expectations on Wall Street.", ids="cat")
@@ -129,12 +128,12 @@ def test_deleted_documents_never_come_back_with_any_index(tmp_path, kind):
         assert "d5" not in [h.id for h in reopened.search(vectors[5], k=20)]
 
 
-def test_selective_filter_on_hnsw_still_returns_k_hits(tmp_path, monkeypatch):
+def test_selective_filter_on_hnsw_still_returns_k_hits(tmp_path):
     vectors = random_unit(3000, seed=3)
     metadata = [{"group": i % 300} for i in range(3000)]  # 10 documents per group
-    with Collection.create(tmp_path / "c", index="hnsw") as collection:
+    # exact_filter_max=0 forces the FAISS selector path
+    with Collection.create(tmp_path / "c", index="hnsw", index_params={"exact_filter_max": 0}) as collection:
         collection.add(ids=[str(i) for i in range(3000)], vectors=vectors, metadata=metadata)
-        monkeypatch.setattr(collection_module, "EXACT_FILTER_MAX", 0)  # force the FAISS selector path
         for group in (0, 17, 299):
             hits = collection.search(vectors[1000], k=10, filter={"group": group}, ef_search=16)
             assert len(hits) == 10 and all(int(h.id) % 300 == group for h in hits)
@@ -144,12 +143,12 @@ def test_selective_filter_on_hnsw_still_returns_k_hits(tmp_path, monkeypatch):
         assert len(collection.search(vectors[0], k=50, filter={"group": {"$in": [1, 2]}})) == 20
 
 
-def test_auto_index_is_flat_when_small_and_hnsw_above_the_threshold(tmp_path, monkeypatch):
+def test_auto_index_is_flat_when_small_and_hnsw_above_the_threshold(tmp_path):
     with Collection.create(tmp_path / "c") as collection:
         collection.add(ids=[str(i) for i in range(50)], vectors=random_unit(50))
         collection.search(random_unit(1)[0], k=1)
         assert collection.info()["index_kind"] == "flat" and (tmp_path / "c" / "index-flat.faiss").exists()
-        monkeypatch.setattr(collection_module, "AUTO_HNSW_ABOVE", 40)
+        collection.index_params = {"auto_hnsw_above": 40}
         collection.search(random_unit(1)[0], k=1)
         assert collection.info()["index_kind"] == "hnsw" and (tmp_path / "c" / "index-hnsw.faiss").exists()
 
@@ -233,3 +232,20 @@ def test_create_and_open_errors(tmp_path):
         Collection.create(tmp_path / "x", index="lsh")
     with pytest.raises(CollectionError, match="unknown metric 'hamming'"):
         Collection.create(tmp_path / "x", metric="hamming")
+
+
+def test_index_params_are_stored_used_and_checked(tmp_path):
+    import faiss
+
+    params = {"hnsw_m": 12, "hnsw_ef_construction": 40, "exact_filter_max": 5}
+    with Collection.create(tmp_path / "c", index="hnsw", index_params=params) as collection:
+        collection.add(ids=[str(i) for i in range(200)], vectors=random_unit(200))
+        collection.search(random_unit(1)[0], k=3)
+        inner = faiss.downcast_index(collection.derived.index.index.index)
+        assert inner.hnsw.nb_neighbors(1) == 12 and inner.hnsw.efConstruction == 40
+    with Collection.open(tmp_path / "c") as reopened:
+        assert reopened.info()["index_params"] == {**params, "auto_hnsw_above": 100_000}
+    with pytest.raises(CollectionError, match=r"unknown index_params \['ef'\]; valid: auto_hnsw_above"):
+        Collection.create(tmp_path / "d", index_params={"ef": 1})
+    with pytest.raises(CollectionError, match=r"index_params\['hnsw_m'\] must be an integer >= 2, got 1"):
+        Collection.create(tmp_path / "e", index_params={"hnsw_m": 1})

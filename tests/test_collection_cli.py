@@ -9,6 +9,8 @@ import pytest
 
 from simvec.cli import main
 
+pytestmark = pytest.mark.model
+
 DOCS = [
     {"id": "cat", "text": "The cat sat on the mat and purred.", "lang": "en", "year": 2020},
     {"id": "dog", "text": "A loyal dog fetched the ball in the park.", "lang": "en", "year": 2022},
@@ -46,6 +48,18 @@ def test_a_second_collection_reuses_the_embedding_cache(built, capsys, tmp_path)
     assert "4 added, 0 updated, 0 unchanged (4 embeddings from the embedding cache); 4 documents" in err
     code, _, err = run(capsys, "collection", "add", tmp_path / "other", source, "--id-field", "id", "--no-cache")
     assert "0 added, 0 updated, 4 unchanged; 4 documents" in err
+
+
+@pytest.mark.parametrize("spelling", ["--text-field", "--field"])
+def test_add_text_field_and_its_old_spelling(built, capsys, tmp_path, spelling):
+    path, _ = built
+    source = tmp_path / "bodies.jsonl"
+    source.write_text('{"id": "tea", "body": "Green tea is brewed with hot water."}\n', encoding="utf-8")
+    code, _, err = run(capsys, "collection", "add", path, source, "--id-field", "id", spelling, "body")
+    assert code == 0, err
+    assert "1 added" in err and "5 documents" in err
+    code, out, _ = run(capsys, "collection", "search", path, "brewing tea", "-k", "1", "--json")
+    assert code == 0 and json.loads(out)[0]["text"] == "Green tea is brewed with hot water."
 
 
 def test_add_is_resumable_and_search_filters(built, capsys):

@@ -15,6 +15,8 @@ import pytest
 from simvec import Collection
 from simvec.store import CollectionError
 
+pytestmark = pytest.mark.model
+
 BATCH = 10_000  # rows per add() call and per transaction (the maximum): a kill lands inside one
 
 WRITER = textwrap.dedent(
@@ -63,14 +65,17 @@ def test_sigkill_mid_add_keeps_every_committed_batch_and_no_partial_one(tmp_path
     assert writer.returncode == -signal.SIGKILL
 
     with Collection.open(path) as collection:
-        assert collection._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert collection.store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         count = collection.count()
         assert count % BATCH == 0 and count >= (committed + 1) * BATCH  # whole batches only
         batches = {
-            row[0] for row in collection._conn.execute("SELECT DISTINCT json_extract(metadata, '$.batch') FROM docs")
+            row[0]
+            for row in collection.store.conn.execute("SELECT DISTINCT json_extract(metadata, '$.batch') FROM docs")
         }
         assert batches == set(range(count // BATCH))
-        fts_rows = collection._conn.execute("SELECT count(*) FROM docs_fts WHERE docs_fts MATCH 'text'").fetchone()[0]
+        fts_rows = collection.store.conn.execute(
+            "SELECT count(*) FROM docs_fts WHERE docs_fts MATCH 'text'"
+        ).fetchone()[0]
         assert fts_rows == count  # the keyword index rolled back with the batch
         hits = collection.search(np.ones(384), k=5, filter={"batch": committed})
         assert len(hits) == 5 and all(h.metadata == {"batch": committed} for h in hits)

@@ -14,6 +14,8 @@ from simvec import Collection
 from simvec.store import CollectionError
 from test_codecs import _one_faiss_thread  # noqa: F401  autouse: one FAISS thread per module
 
+pytestmark = pytest.mark.model
+
 DIM = 384  # the default model's dimension: collections check vectors against it
 
 

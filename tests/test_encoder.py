@@ -9,6 +9,8 @@ import pytest
 from simvec import Encoder, ModelLoadError, similarity
 from simvec.encoders.models import read_model_card
 
+pytestmark = pytest.mark.model
+
 GUITAR = "A man is playing a guitar."
 
 

@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from simvec.server import Limits, ServerConfig, create_app
 from simvec.server.batching import DynamicBatcher
 
+pytestmark = pytest.mark.model
+
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 

@@ -12,6 +12,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+pytestmark = pytest.mark.model
+
 KEY = "live-test-key"
 _spec = importlib.util.spec_from_file_location("load", Path(__file__).resolve().parents[1] / "benchmarks" / "load.py")
 load = importlib.util.module_from_spec(_spec)

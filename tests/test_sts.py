@@ -14,6 +14,8 @@ from simvec.eval.sts import (
     read_stsb,
 )
 
+pytestmark = pytest.mark.model
+
 
 def test_stsb_reader_counts(data_dir):
     for split, count in (("train", 5749), ("dev", 1500), ("test", 1379)):

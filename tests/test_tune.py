@@ -14,6 +14,8 @@ import pytest
 from simvec.eval.compression import Workbench, pareto_front, pseudo_queries, tune
 from test_codecs import _one_faiss_thread  # noqa: F401  autouse: one FAISS thread per module
 
+pytestmark = pytest.mark.model
+
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "simvec" / "data" / "sample_corpus.jsonl"
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from simvec.encoders import DEFAULT_MODEL_ID, Encoder, EncodeStats, ModelCard
+from simvec.encoders import DEFAULT_MODEL_ID, Encoder, EncodeStats, ModelCard, shared_encoder
 from simvec.errors import (
     CodecError,
     CollectionError,
@@ -26,10 +24,9 @@ from simvec.vectors import similarity as _similarity
 __version__ = "0.1.0"
 
 
-@lru_cache(maxsize=4)
 def default_encoder(model: str | None = None) -> Encoder:
-    """A process-wide Encoder per model, loaded on first use."""
-    return Encoder(model)
+    """The process-wide Encoder for `model` (default: the bundled model), loaded on first use."""
+    return shared_encoder(model)
 
 
 def similarity(a: str, b: str, *, model: str | None = None, metric: str = "cosine") -> float:

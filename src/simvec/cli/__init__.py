@@ -10,10 +10,13 @@ from simvec.cli import cache as _cache  # noqa: F401
 from simvec.cli import cluster as _cluster  # noqa: F401
 from simvec.cli import collection as _collection  # noqa: F401
 from simvec.cli import compress as _compress  # noqa: F401
+from simvec.cli import dedup as _dedup  # noqa: F401
 
 # Importing the command modules registers their commands on `app`.
 from simvec.cli import embed as _embed  # noqa: F401
 from simvec.cli import evaluate as _evaluate  # noqa: F401
+from simvec.cli import mine as _mine  # noqa: F401
+from simvec.cli import pairs as _pairs  # noqa: F401
 from simvec.cli import serve as _serve  # noqa: F401
 from simvec.cli.app import app
 from simvec.errors import SimvecError

@@ -24,9 +24,11 @@ import numpy as np
 
 from simvec.atomic import atomic_write
 from simvec.encoders.artifacts import cache_dir, model_hash
+from simvec.encoders.backends import load_backend
 from simvec.encoders.base import Backend
 from simvec.encoders.models import ModelCard
-from simvec.vectors.similarity import l2_normalize
+from simvec.errors import ModelError, SimvecError
+from simvec.vectors.similarity import l2_normalize, paired
 
 CANDIDATES = ("onnx-int8", "onnx", "torch")
 DECISION_VERSION = "3"
@@ -69,7 +71,7 @@ CHECK_PAIRS = [
 class Tolerance:
     """How close to torch a candidate must stay on the built-in check.
 
-    Calibrated against the quality bar of issue 5 (STS-B Spearman within 0.01 of torch): dynamic int8 scores
+    Calibrated against simvec's quality bar for fast backends (STS-B Spearman within 0.01 of torch): dynamic int8 scores
     min cosine 0.987 / pair Δ 0.035 here and loses 0.002 Spearman on STS-B test, so these defaults admit it
     with margin, while a broken graph (cosines ~0.9 or lower) fails.
     """
@@ -96,10 +98,6 @@ def _timed(backend: Backend, texts: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def _pair_similarities(vectors: np.ndarray) -> np.ndarray:
-    return (vectors[0::2] * vectors[1::2]).sum(axis=1)
-
-
 def _decision_path(card: ModelCard, tolerance: Tolerance) -> os.PathLike:
     import importlib.metadata as md
 
@@ -117,22 +115,24 @@ def _decision_path(card: ModelCard, tolerance: Tolerance) -> os.PathLike:
 
 def evaluate_candidates(card: ModelCard, tolerance: Tolerance) -> tuple[dict, dict[str, Backend]]:
     """Run the built-in check on every candidate: (decision, loaded backends by name)."""
-    from simvec.encoders.encoder import load_backend
-    from simvec.encoders.optional import MissingDependencyError
-
     texts = [t for pair in CHECK_PAIRS for t in pair]
     loaded: dict[str, Backend] = {}
     report: dict[str, dict] = {}
     for name in CANDIDATES:
         try:
             loaded[name] = load_backend(card, name)
-        except (MissingDependencyError, RuntimeError, OSError) as exc:  # a broken optional backend is skipped
-            report[name] = {"passed": False, "error": str(exc)}
+        except (SimvecError, RuntimeError, OSError, ImportError) as exc:  # a broken optional backend is skipped
+            report[name] = {"passed": False, "error": f"{type(exc).__name__}: {exc}"}
+    if "torch" not in loaded:
+        raise ModelError(
+            f"backend 'auto' compares every backend with 'torch', which failed to load: {report['torch']['error']}"
+        )
     reference = _vectors(loaded["torch"], texts)
     for name, backend in loaded.items():
         vectors = _vectors(backend, texts)
         min_cosine = float((vectors * reference).sum(axis=1).min())
-        pair_delta = float(np.abs(_pair_similarities(vectors) - _pair_similarities(reference)).max())
+        pair_shift = paired(vectors[0::2], vectors[1::2]) - paired(reference[0::2], reference[1::2])
+        pair_delta = float(np.abs(pair_shift).max())
         alone = np.concatenate([_vectors(backend, [t]) for t in texts[:8]])
         batch_cosine = float((alone * vectors[:8]).sum(axis=1).min())
         report[name] = {
@@ -173,23 +173,18 @@ def _reason(chosen: str, report: dict, tolerance: Tolerance) -> str:
     )
 
 
-def choose_backend(card: ModelCard, tolerance: Tolerance | None = None, refresh: bool = False) -> Backend:
-    """The chosen backend, loaded, with `.selection` = the decision (from the cache when one is recorded)."""
-    from simvec.encoders.encoder import load_backend
-
+def choose_backend(card: ModelCard, tolerance: Tolerance | None = None, refresh: bool = False) -> tuple[Backend, dict]:
+    """(the chosen backend, loaded; the decision: what was measured and why), recorded once per machine."""
     tolerance = tolerance or Tolerance()
     path = _decision_path(card, tolerance)
     if not refresh:
         try:
             decision = json.loads(path.read_text(encoding="utf-8"))
             backend = load_backend(card, decision["chosen"])
-            backend.selection = {**decision, "reason": decision["reason"] + " [cached decision]"}
-            return backend
+            return backend, {**decision, "reason": decision["reason"] + " [cached decision]"}
         except (OSError, ValueError, KeyError):  # none recorded, unreadable, or its backend no longer loads
             pass
     decision, loaded = evaluate_candidates(card, tolerance)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: handle.write(json.dumps(decision, indent=2).encode()))
-    backend = loaded[decision["chosen"]]
-    backend.selection = decision
-    return backend
+    return loaded[decision["chosen"]], decision

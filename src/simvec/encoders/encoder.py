@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simvec.encoders.base import Backend, EncodeStats
+from simvec.encoders.auto import choose_backend
+from simvec.encoders.backends import BACKENDS, load_backend
+from simvec.encoders.base import EncodeStats
 from simvec.encoders.cache import EmbeddingCache, open_cache
 from simvec.encoders.models import ModelCard, resolve_model
 from simvec.errors import InputError, InputTypeError
@@ -20,7 +22,6 @@ from simvec.vectors.similarity import l2_normalize
 MAX_TEXT_CHARS = 1_000_000  # longer texts are refused: the model would read only its first tokens anyway
 MAX_BATCH_SIZE = 4096
 PROGRESS_THRESHOLD = 1000  # show a progress bar by default above this many texts, in a terminal
-BACKENDS = ("torch", "onnx", "onnx-int8", "static", "auto")
 
 
 def as_text_list(texts: str | Iterable[str]) -> tuple[list[str], bool]:
@@ -41,29 +42,6 @@ def as_text_list(texts: str | Iterable[str]) -> tuple[list[str], bool]:
     return texts, single
 
 
-def load_backend(card: ModelCard, backend: str, device: str = "cpu") -> Backend:
-    """Instantiate the named backend for a model ("auto" measures and picks one; see simvec.encoders.auto)."""
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
-    if device != "cpu" and backend not in ("torch", "auto"):
-        raise InputError(f"backend {backend!r} runs on the CPU only; use backend='torch' for device={device!r}")
-    if backend == "torch" or device != "cpu":  # auto on an accelerator: torch (ONNX here is CPU-only)
-        from simvec.encoders.transformer import TorchBackend
-
-        return TorchBackend(card, device=device)
-    if backend == "auto":
-        from simvec.encoders.auto import choose_backend
-
-        return choose_backend(card)
-    if backend == "static":
-        from simvec.encoders.static import StaticBackend
-
-        return StaticBackend(card)
-    from simvec.encoders.onnx import OnnxBackend
-
-    return OnnxBackend(card, int8=backend == "onnx-int8")
-
-
 class Encoder:
     """Embeds text with a sentence-transformers-format model (default: the bundled all-MiniLM-L6-v2).
 
@@ -81,7 +59,14 @@ class Encoder:
         cache: bool | str | Path | EmbeddingCache | None = None,
     ) -> None:
         self.card: ModelCard = resolve_model(model)
-        self.backend: Backend = load_backend(self.card, backend, device)
+        if not isinstance(backend, str) or backend not in BACKENDS:
+            raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        # The decision of `auto` (what it measured and why it chose), None for a backend named explicitly.
+        self.backend_choice: dict | None = None
+        if backend == "auto" and device == "cpu":
+            self.backend, self.backend_choice = choose_backend(self.card)
+        else:  # auto on an accelerator means torch (ONNX here is CPU-only)
+            self.backend = load_backend(self.card, "torch" if backend == "auto" else backend, device)
         self.cache: EmbeddingCache | None = open_cache(cache)
         self._namespace: str | None = None
         self.last_stats: EncodeStats | None = None
@@ -104,9 +89,8 @@ class Encoder:
     def info(self) -> dict[str, object]:
         """Model, dimension, max length, pooling, prompts and backend as a JSON-ready dict."""
         details = {**self.card.describe(), "dimension": self.dimension, "backend": self.backend.name}
-        selection = getattr(self.backend, "selection", None)
-        if selection is not None:
-            details["backend_reason"] = selection["reason"]
+        if self.backend_choice is not None:
+            details["backend_reason"] = self.backend_choice["reason"]
         if self.cache is not None:
             details["cache"] = str(self.cache.path)
         return details

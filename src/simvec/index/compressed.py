@@ -13,7 +13,6 @@ a wrong answer, only a slower one.
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,24 +23,22 @@ import numpy as np
 
 from simvec.atomic import atomic_write
 from simvec.errors import InputError
-from simvec.index.faiss_index import IndexStamp, _finish
-from simvec.vectors.codecs import CompressionSpec, Compressor, ScalarCodec
+from simvec.index.base import (
+    IndexStamp,
+    check_new_labels,
+    finish_scores,
+    header_bytes,
+    label_selector,
+    labels_at,
+    read_header,
+)
+from simvec.vectors.codecs import ScalarCodec
+from simvec.vectors.compression_spec import CompressionSpec
+from simvec.vectors.compressor import Compressor
 
 _CODES_MAGIC = b"SIMVECCX1\n"
 _RESCORE_MAGIC = b"SIMVECRS1\n"
 _ALIGN = 64
-
-
-def _header(magic: bytes, stamp: dict) -> bytes:
-    body = json.dumps(stamp).encode()
-    return magic + struct.pack("<I", len(body)) + body
-
-
-def _read_header(handle, magic: bytes) -> dict | None:
-    if handle.read(len(magic)) != magic:
-        return None
-    (size,) = struct.unpack("<I", handle.read(4))
-    return json.loads(handle.read(size))
 
 
 def _aligned(offset: int) -> int:
@@ -51,7 +48,9 @@ def _aligned(offset: int) -> int:
 class CodeIndex:
     """Compressed codes of (label, vector) pairs in a FAISS index; the first stage of a two-stage search."""
 
-    def __init__(self, compressor: Compressor, index, labels: np.ndarray, stamp: IndexStamp) -> None:
+    def __init__(
+        self, compressor: Compressor, index: faiss.Index | faiss.IndexBinary, labels: np.ndarray, stamp: IndexStamp
+    ) -> None:
         self.compressor, self.index, self.stamp = compressor, index, stamp
         self._labels = np.ascontiguousarray(labels, dtype=np.int64)  # position -> label, increasing
 
@@ -100,11 +99,9 @@ class CodeIndex:
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Encode and append vectors under new, increasing labels."""
-        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        labels = check_new_labels(labels, self.ntotal, self.stamp.max_label)
         if not len(labels):
             return
-        if self.ntotal and labels.min() <= self.stamp.max_label:
-            raise RuntimeError("bug: labels must be added in increasing order")
         codes_input = self.compressor.search_vectors(vectors)
         if isinstance(self.index, faiss.IndexIVF):
             self.index.add_with_ids(codes_input, np.arange(self.ntotal, self.ntotal + len(labels), dtype=np.int64))
@@ -112,13 +109,6 @@ class CodeIndex:
             self.index.add(codes_input)
         self._labels = np.concatenate([self._labels, labels])
         self.stamp.max_label = max(self.stamp.max_label, int(labels.max()))
-
-    def _positions_of(self, labels: np.ndarray) -> np.ndarray:
-        labels = np.asarray(labels, dtype=np.int64)
-        if not len(self._labels):
-            return labels[:0]
-        at = np.minimum(np.searchsorted(self._labels, labels), len(self._labels) - 1)
-        return np.ascontiguousarray(at[self._labels[at] == labels], dtype=np.int64)
 
     def search(
         self,
@@ -134,20 +124,14 @@ class CodeIndex:
         Scores are the codec's approximations: inner products / L2 of decoded vectors, and for bits an estimate of
         the cosine from the Hamming distance h of n bits, cos(pi * h / n).
         """
-        selector = None
-        if allow is not None:
-            selector = faiss.IDSelectorBatch(self._positions_of(allow))
-        elif exclude is not None and len(exclude):
-            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self._positions_of(exclude)))
+        selector = label_selector(self._labels, allow, exclude)
         params = (
             faiss.SearchParametersIVF(nprobe=1) if isinstance(self.index, faiss.IndexIVF) else faiss.SearchParameters()
         )
         if selector is not None:
             params.sel = selector
         scores, positions = self.index.search(self.compressor.search_vectors(queries), k, params=params)
-        labels = (
-            np.where(positions >= 0, self._labels[np.maximum(positions, 0)], -1) if len(self._labels) else positions
-        )
+        labels = labels_at(self._labels, positions)
         if isinstance(self.index, faiss.IndexBinary):
             bits = self.index.d
             scores = (
@@ -156,7 +140,7 @@ class CodeIndex:
                 else scores.astype(np.float32)
             )
             return np.where(labels >= 0, scores, np.nan).astype(np.float32), labels
-        return _finish(scores, labels, self.stamp.metric)
+        return finish_scores(scores, labels, self.stamp.metric)
 
     def save(self, path: str | Path) -> None:
         """Atomically write stamp, compressor state, labels and the FAISS index to `path`."""
@@ -172,7 +156,7 @@ class CodeIndex:
         atomic_write(
             Path(path),
             lambda handle: handle.writelines(
-                [_header(_CODES_MAGIC, stamp), state, self._labels.astype("<i8").tobytes(), index_bytes]
+                [header_bytes(_CODES_MAGIC, stamp), state, self._labels.astype("<i8").tobytes(), index_bytes]
             ),
         )
 
@@ -181,7 +165,7 @@ class CodeIndex:
         """The index saved at `path`, or None when missing or unreadable (the caller rebuilds it)."""
         try:
             with Path(path).open("rb") as handle:
-                stamp = _read_header(handle, _CODES_MAGIC)
+                stamp = read_header(handle, _CODES_MAGIC)
                 if stamp is None:
                     return None
                 sizes = stamp.pop("state_bytes"), stamp.pop("labels"), stamp.pop("index_bytes")
@@ -250,7 +234,7 @@ class RescoreStore:
         stamp = RescoreStamp(
             precision, dimension, generation, len(labels), int(labels.max()) if len(labels) else 0, len(state)
         )
-        head = _header(_RESCORE_MAGIC, asdict(stamp))
+        head = header_bytes(_RESCORE_MAGIC, asdict(stamp))
         prefix = len(head) + len(state) + labels.nbytes
         pad = b"\0" * (_aligned(prefix) - prefix)  # rows start on an aligned offset for the memory map
         atomic_write(Path(path), lambda handle: handle.writelines([head, state, labels.tobytes(), pad, rows.tobytes()]))
@@ -262,7 +246,7 @@ class RescoreStore:
         path = Path(path)
         try:
             with path.open("rb") as handle:
-                raw = _read_header(handle, _RESCORE_MAGIC)
+                raw = read_header(handle, _RESCORE_MAGIC)
                 if raw is None:
                     return None
                 stamp = RescoreStamp(**raw)

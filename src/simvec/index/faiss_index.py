@@ -8,16 +8,25 @@ rebuilds when too many accumulate. Scores are inner products ("ip") or euclidean
 
 from __future__ import annotations
 
-import json
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+from typing import IO
 
 import faiss
 import numpy as np
 
 from simvec.atomic import atomic_write
 from simvec.errors import InputError
+from simvec.index.base import (
+    IndexStamp,
+    check_new_labels,
+    finish_scores,
+    header_bytes,
+    label_selector,
+    labels_at,
+    read_header,
+)
 
 INDEX_KINDS = ("flat", "hnsw", "ivf")
 METRICS = ("ip", "l2")
@@ -26,19 +35,6 @@ HNSW_EF_CONSTRUCTION = 64  # build cost grows with it; SciFact recall@10 vs exac
 HNSW_EF_SEARCH = 128  # default; search widens it to at least k
 IVF_MIN_POINTS_PER_LIST = 39  # FAISS k-means wants >= 39 training points per centroid
 _MAGIC = b"SIMVECIX1\n"
-
-
-@dataclass
-class IndexStamp:
-    """What an index file reflects: the store generation, the last full build, and the highest label added."""
-
-    kind: str
-    metric: str
-    dimension: int
-    generation: int = 0
-    built_generation: int = 0
-    max_label: int = 0
-    trained_size: int = 0  # IVF: how many vectors the coarse quantizer was trained on
 
 
 def _faiss_metric(metric: str) -> int:
@@ -59,13 +55,6 @@ def _as_matrix(vectors: np.ndarray, dimension: int) -> np.ndarray:
     return vectors
 
 
-def _finish(scores: np.ndarray, labels: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    # FAISS returns squared L2; callers see the euclidean distance. Empty slots keep label -1.
-    if metric == "l2":
-        scores = np.sqrt(np.maximum(scores, 0, out=scores), out=scores)
-    return scores, labels
-
-
 def exact_search(
     queries: np.ndarray, vectors: np.ndarray, labels: np.ndarray, k: int, metric: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +69,7 @@ def exact_search(
         width = positions.shape[1]
         out_scores[:, :width] = scores
         out_labels[:, :width] = np.where(positions >= 0, np.asarray(labels, dtype=np.int64)[positions], -1)
-    return _finish(out_scores, out_labels, metric)
+    return finish_scores(out_scores, out_labels, metric)
 
 
 class VectorIndex:
@@ -91,7 +80,7 @@ class VectorIndex:
         self.stamp = stamp
         self._positions: np.ndarray | None = None  # position -> label, increasing (labels are added in order)
 
-    def _labels(self) -> np.ndarray:
+    def _known(self) -> np.ndarray:
         if self._positions is None:
             self._positions = faiss.vector_to_array(self.index.id_map).astype(np.int64)
         return self._positions
@@ -148,10 +137,8 @@ class VectorIndex:
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Append vectors under new labels (labels must not already be in the index)."""
-        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        labels = check_new_labels(labels, self.ntotal, self.stamp.max_label)
         if len(labels):
-            if self.ntotal and labels.min() <= self.stamp.max_label:
-                raise RuntimeError("bug: labels must be added in increasing order")
             self.index.add_with_ids(_as_matrix(vectors, self.stamp.dimension), labels)
             self._positions = None
             self.stamp.max_label = max(self.stamp.max_label, int(labels.max()))
@@ -174,13 +161,8 @@ class VectorIndex:
         queries = _as_matrix(queries, self.stamp.dimension)
         # We search the inner index and translate labels in numpy rather than through IndexIDMap2.search,
         # whose OpenMP label-translation loop costs milliseconds per single query on a busy machine.
-        labels_of = self._labels()
-        selector = None
-        if allow is not None:
-            selector = faiss.IDSelectorBatch(self._positions_of(allow))
-        elif exclude is not None and len(exclude):
-            inner_sel = faiss.IDSelectorBatch(self._positions_of(exclude))
-            selector = faiss.IDSelectorNot(inner_sel)
+        known = self._known()
+        selector = label_selector(known, allow, exclude)
         if self.kind == "hnsw":
             params = faiss.SearchParametersHNSW(efSearch=max(ef_search or HNSW_EF_SEARCH, k))
         elif self.kind == "ivf":
@@ -191,21 +173,13 @@ class VectorIndex:
         if selector is not None:
             params.sel = selector
         scores, positions = faiss.downcast_index(self.index.index).search(queries, k, params=params)
-        labels = np.where(positions >= 0, labels_of[np.maximum(positions, 0)], -1) if len(labels_of) else positions
-        return _finish(scores, labels, self.stamp.metric)
-
-    def _positions_of(self, labels: np.ndarray) -> np.ndarray:
-        known = self._labels()
-        labels = np.asarray(labels, dtype=np.int64)
-        at = np.minimum(np.searchsorted(known, labels), max(len(known) - 1, 0))
-        return np.ascontiguousarray(at[known[at] == labels] if len(known) else labels[:0], dtype=np.int64)
+        return finish_scores(scores, labels_at(known, positions), self.stamp.metric)
 
     def save(self, path: str | Path) -> None:
         """Write to a temporary file, fsync it, and rename it over `path` (readers never see a partial file)."""
-        header = json.dumps(asdict(self.stamp)).encode()
 
-        def write(handle) -> None:
-            handle.write(_MAGIC + struct.pack("<I", len(header)) + header)
+        def write(handle: IO[bytes]) -> None:
+            handle.write(header_bytes(_MAGIC, asdict(self.stamp)))
             faiss.write_index(self.index, faiss.PyCallbackIOWriter(handle.write))
 
         atomic_write(Path(path), write)
@@ -215,10 +189,10 @@ class VectorIndex:
         """The index saved at `path`, or None when it is missing or unreadable (the caller rebuilds it)."""
         try:
             with Path(path).open("rb") as handle:
-                if handle.read(len(_MAGIC)) != _MAGIC:
+                raw = read_header(handle, _MAGIC)
+                if raw is None:
                     return None
-                (size,) = struct.unpack("<I", handle.read(4))
-                stamp = IndexStamp(**json.loads(handle.read(size)))
+                stamp = IndexStamp(**raw)
                 index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
         except (OSError, ValueError, TypeError, RuntimeError, struct.error):
             return None

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simvec.encoders import Encoder
@@ -19,7 +21,8 @@ from simvec.server.batching import DynamicBatcher
 from simvec.server.collections import CollectionRegistry
 from simvec.server.config import ServerConfig
 from simvec.server.metrics import Metrics
-from simvec.server.routes import cluster, collections, models
+from simvec.server.middleware import BodySizeLimit
+from simvec.server.routes import cluster, collections, console, dedup, explore, models
 from simvec.server.state import ServerState, error
 
 log = logging.getLogger("simvec.server")
@@ -28,42 +31,9 @@ OPEN_PATHS = ("/healthz",)
 ERROR_KINDS = {404: "not_found", 409: "conflict", 413: "request_too_large", 501: "not_implemented"}
 
 
-class BodySizeLimit:
-    """ASGI middleware: refuse bodies over `max_bytes` (declared or streamed) with 413."""
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        message = f"request body exceeds the limit of {self.max_bytes} bytes (max_body_bytes)"
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await error(413, message, "request_too_large")(scope, receive, send)
-        seen = 0
-        app_started = refused = False
-
-        async def counting_receive():
-            nonlocal seen, refused
-            event = await receive()
-            seen += len(event.get("body", b""))
-            if seen > self.max_bytes and not refused and not app_started:
-                # Answer 413 now and tell the app the client left: FastAPI would turn an exception
-                # raised here into a generic 400.
-                refused = True
-                await error(413, message, "request_too_large")(scope, receive, send)
-                return {"type": "http.disconnect"}
-            return event
-
-        async def guarded_send(event) -> None:
-            nonlocal app_started
-            if refused:
-                return  # the 413 has been sent; drop whatever the app answers
-            app_started = app_started or event["type"] == "http.response.start"
-            await send(event)
-
-        await self.app(scope, counting_receive, guarded_send)
+def is_open(path: str) -> bool:
+    """Paths served without an API key: the health check and the web console's pages (which hold no data)."""
+    return path in OPEN_PATHS or console.is_open(path)
 
 
 def create_app(config: ServerConfig | None = None, encoder: Encoder | None = None) -> FastAPI:
@@ -117,7 +87,7 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception):
-        log.exception("unhandled error")
+        log.error("unhandled error in %s %s", _.method, _.url.path, exc_info=exc)
         return error(500, "internal server error", "server_error")
 
     # ---- auth and metrics --------------------------------------------------------------------------
@@ -133,9 +103,9 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
         return any(matches)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next):
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        if keys and request.url.path not in OPEN_PATHS and not authorised(request):
+        if keys and not is_open(request.url.path) and not authorised(request):
             response = error(
                 401, "missing or invalid API key: send 'Authorization: Bearer <key>'", "authentication_error"
             )
@@ -150,6 +120,6 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
 
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
-    for routes in (models, collections, cluster):
+    for routes in (models, collections, explore, dedup, console, cluster):
         app.include_router(routes.router)
     return app

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 FORMAT_VERSION = 1
@@ -57,20 +59,32 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE", script: str = "") -> Iterator[None]:
+    """One transaction: committed when the block ends, rolled back on any error (a kill leaves nothing half-done).
+
+    `script` runs right after `begin` (executescript would commit a pending transaction first, so it opens it).
+    """
+    if script:
+        conn.executescript(f"{begin};{script}")
+    else:
+        conn.execute(begin)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def initialise(conn: sqlite3.Connection, settings: dict[str, object]) -> None:
     """Create the schema and write the settings, in one transaction."""
-    # executescript would commit a pending transaction first, so the script opens it itself.
-    conn.executescript("BEGIN IMMEDIATE;" + SCHEMA)
-    try:
+    with transaction(conn, script=SCHEMA):
         conn.executemany(
             "INSERT INTO settings(key, value) VALUES (?, ?)",
             [("generation", 0), ("count", 0), ("format_version", FORMAT_VERSION)]
             + [(key, json.dumps(value)) for key, value in settings.items()],
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def read_settings(conn: sqlite3.Connection) -> dict[str, object]:

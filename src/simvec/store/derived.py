@@ -1,0 +1,263 @@
+"""`DerivedIndexes`: the files a collection derives from its store — the FAISS index and the rescoring file.
+
+Both are rebuilt from the store whenever they are missing, unreadable, of another kind or too stale, so they are
+never a wrong answer: an index a few generations behind is caught up by adding the newer rows and excluding the
+dead labels (deleted or replaced documents, from the store's tombstones); one with too many dead labels, or a
+trained index that the collection has outgrown, is rebuilt. Files are written atomically and stamped with the
+generation they reflect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from simvec.errors import CodecError, CollectionError
+from simvec.index import CodeIndex, Index, RescoreStore, VectorIndex, exact_search, rescore
+from simvec.index.faiss_index import HNSW_EF_CONSTRUCTION, HNSW_M
+from simvec.store.protocol import Store
+from simvec.vectors.compression_spec import CompressionSpec
+
+MAX_CANDIDATES = 100_000  # first-stage candidates per query, whatever k x rescore_multiplier asks for
+REBUILD_DEAD_FRACTION = 0.2  # rebuild the index when this share of its vectors is deleted or replaced
+REWRITE_RESCORE_FRACTION = 0.2  # rewrite the rescoring file when this share of documents is newer than it
+RETRAIN_GROWTH = 4  # refit a trained index (IVF, codecs) once the collection is this many times its training set
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """How a collection indexes its vectors; stored with the collection, settable at create time.
+
+    `auto_hnsw_above`: index="auto" searches exactly (flat) up to this many documents and builds HNSW above.
+    `exact_filter_max`: on HNSW/IVF, a filter matching at most this many documents is searched exactly (cheaper
+    than a selector-restricted graph walk, and exact). `hnsw_m`, `hnsw_ef_construction`: FAISS HNSW build knobs.
+    """
+
+    auto_hnsw_above: int = 100_000
+    exact_filter_max: int = 10_000
+    hnsw_m: int = HNSW_M
+    hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION
+
+    @classmethod
+    def parse(cls, given: IndexParams | dict | None) -> IndexParams:
+        """IndexParams from a dict of some of its fields (or None for the defaults), checked."""
+        if given is None or isinstance(given, IndexParams):
+            return given or cls()
+        if not isinstance(given, dict):
+            raise CollectionError(f"index_params must be a dict, got {type(given).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise CollectionError(f"unknown index_params {unknown}; valid: {', '.join(sorted(known))}")
+        for name, value in given.items():
+            minimum = 2 if name == "hnsw_m" else 0  # an HNSW graph needs at least two links per node
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise CollectionError(f"index_params[{name!r}] must be an integer >= {minimum}, got {value!r}")
+        return cls(**given)
+
+    def as_dict(self) -> dict[str, int]:
+        """The JSON form stored in the collection's settings."""
+        return asdict(self)
+
+
+class DerivedIndexes:
+    """The FAISS index and rescoring file of one collection directory, kept current with its store."""
+
+    def __init__(self, directory: Path, store: Store, dimension: int, metric: str, params: IndexParams) -> None:
+        self.directory, self.store, self.dimension, self.params = directory, store, dimension, params
+        self.metric = "l2" if metric == "euclidean" else "ip"
+        self.index: Index | None = None
+        self.rescore: RescoreStore | None = None
+        self.dirty = False
+        self._dead = np.empty(0, dtype=np.int64)  # labels in the index whose documents are gone
+
+    # ---- where and what --------------------------------------------------------------------------
+
+    def index_path(self, kind: str) -> Path:
+        """The file of an index kind (compressed codes share one file)."""
+        return self.directory / ("index-codes.faiss" if kind.startswith("codes:") else f"index-{kind}.faiss")
+
+    def rescore_path(self, spec: CompressionSpec | None) -> Path | None:
+        """The rescoring file of a compression, or None when it does not rescore."""
+        return self.directory / f"rescore-{spec.rescore}.vec" if spec and spec.rescore != "none" else None
+
+    def wanted_kind(self, count: int, choice: str, spec: CompressionSpec | None) -> str:
+        """The index kind for `count` documents: codes when compressed, else the choice ("auto" by size)."""
+        if spec is not None:
+            return "codes:" + spec.name
+        if choice != "auto":
+            return choice
+        return "hnsw" if count > self.params.auto_hnsw_above else "flat"
+
+    def reset(self) -> None:
+        """Forget the loaded files and delete the compression-specific ones (after a compression change)."""
+        for stale in [*self.directory.glob("index-codes.faiss"), *self.directory.glob("rescore-*.vec")]:
+            stale.unlink(missing_ok=True)
+        self.index, self.rescore, self.dirty, self._dead = None, None, False, np.empty(0, dtype=np.int64)
+
+    def fit_codes(self, spec: CompressionSpec) -> tuple[CodeIndex | None, int]:
+        """Codes for `spec` fitted on the stored vectors (None when there are none), and the generation read."""
+        with self.store.read():
+            labels, matrix = self.store.vectors()
+            generation = self.store.generation()
+        if not len(labels):
+            return None, generation
+        try:
+            return CodeIndex.build(spec, self.metric, self.dimension, labels, matrix), generation
+        except CodecError as exc:
+            raise CollectionError(f"collection {self.directory}: cannot use {spec.name}: {exc}") from None
+
+    def install(self, index: Index, generation: int) -> None:
+        """Use an index built outside (codes fitted before a compression change), as current at `generation`."""
+        index.stamp.generation = index.stamp.built_generation = generation
+        self.index, self.dirty, self._dead = index, True, np.empty(0, dtype=np.int64)
+
+    # ---- keeping current (call inside a read transaction) -----------------------------------------
+
+    def current(self, count: int, kind: str, spec: CompressionSpec | None) -> Index:
+        """The index of `kind` brought up to this snapshot's generation: loaded, caught up, or rebuilt."""
+        generation = self.store.generation()
+        index = self.index
+        if index is None or index.kind != kind:
+            index = (CodeIndex if spec is not None else VectorIndex).load(self.index_path(kind))
+            if index is not None and (index.stamp.kind, index.stamp.metric, index.stamp.dimension) != (
+                kind,
+                self.metric,
+                self.dimension,
+            ):
+                index = None
+        if index is not None and index.stamp.generation == generation:
+            if index is not self.index:  # just loaded from disk
+                self.index, self._dead = index, self._dead_labels(index)
+            return index
+        if index is not None and index.stamp.generation < generation:
+            dead = self._dead_labels(index)
+            outgrown = index.stamp.trained_size and count > RETRAIN_GROWTH * index.stamp.trained_size
+            if len(dead) <= REBUILD_DEAD_FRACTION * max(index.ntotal, 1) and not outgrown:
+                index.add(*self.store.vectors(after=index.stamp.max_label))
+                index.stamp.generation = generation
+                self.index, self._dead, self.dirty = index, dead, True
+                return index
+        # Missing, unreadable, from another generation line, or too stale: rebuild from the store.
+        self.index, self._dead, self.dirty = self._build(kind, spec, generation), np.empty(0, dtype=np.int64), True
+        return self.index
+
+    def _build(self, kind: str, spec: CompressionSpec | None, generation: int) -> Index:
+        labels, matrix = self.store.vectors()
+        if spec is not None:
+            try:
+                index = CodeIndex.build(spec, self.metric, self.dimension, labels, matrix, generation=generation)
+            except CodecError as exc:
+                raise CollectionError(f"collection {self.directory}: cannot build {spec.name} codes: {exc}") from None
+        else:
+            index = VectorIndex.build(
+                kind,
+                self.metric,
+                self.dimension,
+                labels,
+                matrix,
+                generation=generation,
+                hnsw_m=self.params.hnsw_m,
+                ef_construction=self.params.hnsw_ef_construction,
+            )
+        index.stamp.max_label = self.store.max_label()
+        return index
+
+    def _dead_labels(self, index: Index) -> np.ndarray:
+        return self.store.dead_labels(index.stamp.built_generation, index.stamp.max_label)
+
+    def current_rescore(self, spec: CompressionSpec | None, rewrite: bool = False) -> RescoreStore | None:
+        """The rescoring file for this snapshot: loaded, or rewritten when missing, invalid or too far behind.
+
+        A file behind the store is still correct for the rows it holds (a label's vector never changes; replaced
+        documents get new labels), and rows newer than it are read from the store, so it is never a wrong answer.
+        """
+        path = self.rescore_path(spec)
+        if path is None:
+            return None
+        generation = self.store.generation()
+        store = self.rescore if self.rescore is not None and self.rescore.path == path else RescoreStore.load(path)
+        if (
+            store is not None
+            and (store.stamp.precision, store.stamp.dimension) == (spec.rescore, self.dimension)
+            and store.stamp.generation <= generation
+        ):
+            newer = self.store.count_after(store.stamp.max_label)
+            if not newer or (not rewrite and newer <= REWRITE_RESCORE_FRACTION * max(store.stamp.count, 1)):
+                self.rescore = store
+                return store
+        labels, matrix = self.store.vectors()
+        self.rescore = RescoreStore.write(path, spec.rescore, labels, matrix, generation=generation)
+        return self.rescore
+
+    def save(self) -> None:
+        """Write the in-memory index to its file if it changed."""
+        if self.index is not None and self.dirty:
+            self.index.save(self.index_path(self.index.kind))
+            self.dirty = False
+
+    def save_if_rebuilt(self) -> None:
+        """Save a fresh build right away (worth keeping); incremental catch-ups are saved on close."""
+        if self.dirty and self.index is not None and self.index.stamp.generation == self.index.stamp.built_generation:
+            self.save()
+
+    # ---- dense search (call inside a read transaction) ---------------------------------------------
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        filter: dict | None,
+        count: int,
+        kind: str,
+        spec: CompressionSpec | None,
+        exact: bool = False,
+        ef_search: int | None = None,
+        nprobe: int | None = None,
+    ) -> list[list[tuple[int, float]]]:
+        """(label, score) of the k best documents per query among those matching `filter`, best first.
+
+        Filters are pre-filters: the index search is restricted to the matching labels, and rows an approximate
+        index could not fill are redone exactly, so k hits come back whenever k documents match.
+        """
+        allow = None
+        if filter:
+            allow = self.store.matching_labels(filter)
+            if not len(allow):
+                return [[] for _ in queries]
+        index = None if exact and kind != "flat" else self.current(count, kind, spec)
+        selective = allow is not None and len(allow) <= self.params.exact_filter_max
+        if index is None or (index.kind in ("hnsw", "ivf") and selective):
+            scores, labels = self.exact(queries, k, filter)
+        else:
+            depth = k * spec.rescore_multiplier if spec and spec.rescore != "none" else k
+            scores, labels = index.search(
+                queries,
+                min(depth, MAX_CANDIDATES),
+                allow=allow,
+                exclude=None if allow is not None else self._dead,
+                ef_search=ef_search,
+                nprobe=nprobe,
+            )
+            if depth != k:  # two-stage: rescore the code candidates with vectors read from the memory-mapped file
+                store = self.current_rescore(spec)
+                scores, labels = rescore(
+                    queries, labels, k, self.metric, lambda wanted: store.vectors(wanted, self.store.vectors_of)
+                )
+            # An approximate index can run out of candidates under a selective filter: redo those rows exactly.
+            expected = min(k, count if allow is None else len(allow))
+            short = np.flatnonzero((labels >= 0).sum(axis=1) < expected)
+            if len(short):
+                scores[short], labels[short] = self.exact(queries[short], k, filter)
+        return [
+            [(int(label), float(score)) for label, score in zip(row_labels, row_scores, strict=True) if label >= 0]
+            for row_labels, row_scores in zip(labels, scores, strict=True)
+        ]
+
+    def exact(self, queries: np.ndarray, k: int, filter: dict | None) -> tuple[np.ndarray, np.ndarray]:
+        """Brute force over the matching documents' stored vectors."""
+        labels, matrix = self.store.vectors(filter)
+        return exact_search(queries, matrix, labels, k, self.metric)

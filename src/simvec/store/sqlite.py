@@ -1,0 +1,213 @@
+"""`SQLiteStore`: the rows of one collection in SQLite (the source of truth), behind the `Store` interface.
+
+Every read of a search runs inside one read transaction (`read()`), so it sees one snapshot whatever writers in
+other processes do; every write runs inside `write()`, which bumps the generation that derived index files are
+stamped with. Row vectors are little-endian float32 blobs; `seq` is a document's label in every index.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from simvec.store import schema
+from simvec.store.filters import compile_filter
+from simvec.store.protocol import StoredRow
+
+_SQL_CHUNK = 10_000  # ids per `IN (...)` (SQLite allows 32,766 parameters)
+
+
+def _chunks(items: Sequence, size: int = _SQL_CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(chunk: Sequence) -> str:
+    return ",".join("?" * len(chunk))
+
+
+def fts_query(text: str) -> str:
+    """User text as an FTS5 query matching any of its words, each quoted (user text is not FTS5 syntax)."""
+    return " OR ".join(f'"{word}"' for word in re.findall(r"\w+", text))
+
+
+class SQLiteStore:
+    """Documents, metadata, vectors and the settings of one collection in `collection.db`."""
+
+    def __init__(self, path: Path, dimension: int | None = None) -> None:
+        self.path = path
+        self.conn = schema.connect(path)
+        self.settings = schema.read_settings(self.conn)
+        self.dimension = int(dimension or self.settings.get("dimension") or 0)
+
+    @classmethod
+    def create(cls, path: Path, settings: dict[str, object]) -> SQLiteStore:
+        """A new database at `path` with the schema and `settings`, written in one transaction."""
+        conn = schema.connect(path)
+        schema.initialise(conn, settings)
+        conn.close()
+        return cls(path)
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    # ---- transactions and settings ---------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """A read transaction: every query inside sees the same snapshot, whatever writers do meanwhile."""
+        with schema.transaction(self.conn, "BEGIN"):
+            yield
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction that bumps the generation; rolled back on any error (or a kill)."""
+        with schema.transaction(self.conn, "BEGIN IMMEDIATE"):
+            self.conn.execute("UPDATE settings SET value = value + 1 WHERE key = 'generation'")
+            yield
+
+    def set_setting(self, key: str, value: object) -> None:
+        """Store a JSON setting (call inside `write()`)."""
+        self.conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        self.settings[key] = value
+
+    def generation(self) -> int:
+        """The number of write transactions committed so far."""
+        return schema.counter(self.conn, "generation")
+
+    def count(self) -> int:
+        """Number of documents."""
+        return schema.counter(self.conn, "count")
+
+    # ---- documents -------------------------------------------------------------------------------
+
+    def contains(self, doc_id: str) -> bool:
+        """Whether a document with this id is stored."""
+        return self.conn.execute("SELECT 1 FROM docs WHERE id = ?", (doc_id,)).fetchone() is not None
+
+    def stored(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """id -> (content hash, metadata JSON) of the stored documents among `ids`."""
+        stored = {}
+        for chunk in _chunks(ids):
+            rows = self.conn.execute(f"SELECT id, hash, metadata FROM docs WHERE id IN ({_marks(chunk)})", chunk)
+            stored.update((row[0], row[1:]) for row in rows)
+        return stored
+
+    def upsert(self, rows: Sequence[StoredRow], replaced: Sequence[str]) -> None:
+        """Delete the `replaced` ids and insert `rows` with their vectors (call inside `write()`)."""
+        self.conn.executemany("DELETE FROM docs WHERE id = ?", [(doc_id,) for doc_id in replaced])
+        self.conn.executemany(
+            "INSERT INTO docs(id, text, metadata, hash, vector) VALUES (?, ?, ?, ?, ?)",
+            [(r.id, r.text, r.metadata, r.hash, np.asarray(r.vector, dtype="<f4").tobytes()) for r in rows],
+        )
+
+    def set_metadata(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Replace the metadata JSON of (id, metadata) pairs (call inside `write()`)."""
+        self.conn.executemany("UPDATE docs SET metadata = ? WHERE id = ?", [(meta, doc_id) for doc_id, meta in pairs])
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete documents by id (call inside `write()`); returns how many existed."""
+        deleted = 0
+        for chunk in _chunks(ids):
+            deleted += self.conn.execute(f"DELETE FROM docs WHERE id IN ({_marks(chunk)})", chunk).rowcount
+        return deleted
+
+    def get(self, ids: Sequence[str], include_vectors: bool) -> dict[str, tuple[str | None, dict, np.ndarray | None]]:
+        """id -> (text, metadata, vector or None) of the stored documents among `ids`."""
+        found = {}
+        for chunk in _chunks(ids):
+            for doc_id, text, meta, blob in self.conn.execute(
+                f"SELECT id, text, metadata, vector FROM docs WHERE id IN ({_marks(chunk)})", chunk
+            ):
+                vector = np.frombuffer(blob, dtype="<f4").copy() if include_vectors else None
+                found[doc_id] = (text, json.loads(meta), vector)
+        return found
+
+    def ids(self) -> list[str]:
+        """Every id, in insertion order."""
+        return [row[0] for row in self.conn.execute("SELECT id FROM docs ORDER BY seq")]
+
+    def iterate(self, page: int = 1000) -> Iterator[tuple[str, str | None, dict]]:
+        """(id, text, metadata) of every document, in insertion order, read in pages."""
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                "SELECT seq, id, text, metadata FROM docs WHERE seq > ? ORDER BY seq LIMIT ?", (last, page)
+            ).fetchall()
+            if not rows:
+                return
+            for _, doc_id, text, meta in rows:
+                yield doc_id, text, json.loads(meta)
+            last = rows[-1][0]
+
+    def fetch(self, labels: set[int]) -> dict[int, tuple[str, str | None, str]]:
+        """label -> (id, text, metadata JSON) for the labels still stored."""
+        found = {}
+        for chunk in _chunks(sorted(labels)):
+            rows = self.conn.execute(f"SELECT seq, id, text, metadata FROM docs WHERE seq IN ({_marks(chunk)})", chunk)
+            found.update((seq, (doc_id, text, meta)) for seq, doc_id, text, meta in rows)
+        return found
+
+    # ---- vectors and labels ----------------------------------------------------------------------
+
+    def vectors(self, filter: dict | None = None, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, float32 matrix) of the documents matching `filter` with label > `after`, in label order."""
+        where, params = compile_filter(filter)
+        labels, blobs = [], []
+        for seq, blob in self.conn.execute(
+            f"SELECT seq, vector FROM docs WHERE seq > ? AND ({where}) ORDER BY seq", (after, *params)
+        ):
+            labels.append(seq)
+            blobs.append(blob)
+        matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), self.dimension)
+        return np.asarray(labels, dtype=np.int64), matrix
+
+    def vectors_of(self, labels: np.ndarray) -> np.ndarray:
+        """Stored float32 vectors of `labels` (all must exist in this snapshot), in the order given."""
+        found: dict[int, bytes] = {}
+        for chunk in _chunks([int(label) for label in labels]):
+            found.update(self.conn.execute(f"SELECT seq, vector FROM docs WHERE seq IN ({_marks(chunk)})", chunk))
+        blob = b"".join(found[int(label)] for label in labels)
+        return np.frombuffer(blob, dtype="<f4").reshape(len(labels), self.dimension)
+
+    def matching_labels(self, filter: dict) -> np.ndarray:
+        """Labels of the documents matching `filter`."""
+        where, params = compile_filter(filter)
+        rows = self.conn.execute(f"SELECT seq FROM docs WHERE {where}", params)
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def max_label(self) -> int:
+        """The highest label in use (0 when empty)."""
+        return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM docs").fetchone()[0])
+
+    def count_after(self, label: int) -> int:
+        """How many documents have a label above `label`."""
+        return int(self.conn.execute("SELECT count(*) FROM docs WHERE seq > ?", (label,)).fetchone()[0])
+
+    def dead_labels(self, built_generation: int, max_label: int) -> np.ndarray:
+        """Labels up to `max_label` deleted or replaced after `built_generation`."""
+        rows = self.conn.execute(
+            "SELECT seq FROM tombstones WHERE generation > ? AND seq <= ?", (built_generation, max_label)
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def keyword(self, text: str, k: int, filter: dict | None = None) -> list[tuple[int, float]]:
+        """(label, BM25 score, higher is better) of the k best keyword matches among the filtered documents."""
+        where, params = compile_filter(filter)
+        match = fts_query(text)
+        if not match:
+            return []
+        rows = self.conn.execute(
+            "SELECT docs.seq, bm25(docs_fts) FROM docs_fts JOIN docs ON docs.seq = docs_fts.rowid "
+            f"WHERE docs_fts MATCH ? AND ({where}) ORDER BY bm25(docs_fts) LIMIT ?",
+            (match, *params, k),
+        )
+        return [(seq, -score) for seq, score in rows]  # FTS5's bm25() is lower-is-better
