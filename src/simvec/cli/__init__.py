@@ -8,6 +8,7 @@ import typer
 
 from simvec.cli import cache as _cache  # noqa: F401
 from simvec.cli import classify as _classify  # noqa: F401
+from simvec.cli import cluster as _cluster  # noqa: F401
 from simvec.cli import collection as _collection  # noqa: F401
 from simvec.cli import compress as _compress  # noqa: F401
 from simvec.cli import dedup as _dedup  # noqa: F401

@@ -22,7 +22,7 @@ from simvec.server.collections import CollectionRegistry
 from simvec.server.config import ServerConfig
 from simvec.server.metrics import Metrics
 from simvec.server.middleware import BodySizeLimit
-from simvec.server.routes import classify, collections, console, dedup, explore, models
+from simvec.server.routes import classify, cluster, collections, console, dedup, explore, models
 from simvec.server.state import ServerState, error
 
 log = logging.getLogger("simvec.server")
@@ -120,6 +120,6 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
 
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
-    for routes in (models, collections, explore, classify, dedup, console):
+    for routes in (models, collections, explore, classify, cluster, dedup, console):
         app.include_router(routes.router)
     return app

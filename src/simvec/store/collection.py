@@ -21,6 +21,7 @@ import numpy as np
 from simvec.encoders import Encoder, ModelCard, resolve_model, shared_encoder
 from simvec.errors import CollectionError
 from simvec.store import calibration as _calibration
+from simvec.store import cluster as clustering
 from simvec.store import dedup, schema, validate
 from simvec.store.derived import DerivedIndexes, IndexParams
 from simvec.store.filters import compile_filter
@@ -424,6 +425,12 @@ class Collection:
     ) -> Duplicates:
         """Near-duplicate groups among the stored documents (simvec.tasks.dedup's rule; see simvec.store.dedup)."""
         return dedup.find_duplicates(self, threshold, keep=keep, lexical_threshold=lexical_threshold)
+
+    def cluster(
+        self, k: int | None = None, method: str = "kmeans", *, write_metadata: str | None = None, **options: object
+    ) -> clustering.CollectionClustering:
+        """Cluster the stored documents by their vectors (simvec.store.cluster); optionally write ids to metadata."""
+        return clustering.cluster_collection(self, k, method, write_metadata=write_metadata, **options)
 
     def matrix(self) -> tuple[list[str], np.ndarray]:
         """Every document's id and stored float32 vector, in insertion order (for tuning, tasks and benchmarks)."""
