@@ -96,6 +96,13 @@ class Classifier:
         items = [texts] if isinstance(texts, str) else texts
         return self.encoder.encode_queries(items)
 
+    def embed_examples(self, texts: str | Iterable[str], labels: Iterable[str]) -> tuple[np.ndarray, list[str]]:
+        """Labelled examples for training or calibration: labels checked first (no embedding wasted), then texts
+        embedded."""
+        items = [texts] if isinstance(texts, str) else list(texts)
+        labels = check_targets(labels, len(items))
+        return self.embed(items), labels
+
     def predict_proba(self, texts: str | Iterable[str]) -> np.ndarray:
         """(n, n_labels) probabilities; columns follow `classes_`."""
         return self.predict_proba_vectors(self.embed(texts))

@@ -85,9 +85,7 @@ class EmbeddingClassifier(Classifier):
 
     def fit(self, texts: Iterable[str], labels: Iterable[str]) -> EmbeddingClassifier:
         """Embed `texts` and fit on them; returns self."""
-        items = [texts] if isinstance(texts, str) else list(texts)
-        labels = check_targets(labels, len(items))
-        return self.fit_vectors(self.embed(items), labels)
+        return self.fit_vectors(*self.embed_examples(texts, labels))
 
     def fit_vectors(self, vectors: np.ndarray, labels: Sequence[str]) -> EmbeddingClassifier:
         """Fit on texts embedded already (query embeddings of this classifier's model); returns self."""

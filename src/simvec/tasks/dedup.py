@@ -69,9 +69,7 @@ def find_duplicates(
     Every removed document is within `threshold` (cosine) of its kept representative; see the module
     docstring for the rule. `texts` accompanies vectors for keep="longest"/"shortest" and the lexical check.
     """
-    threshold = check_threshold(threshold)
-    if lexical_threshold is not None:
-        lexical_threshold = check_threshold(lexical_threshold, "lexical_threshold")
+    threshold, lexical_threshold = _check_thresholds(threshold, lexical_threshold)
     if isinstance(neighbours, bool) or not isinstance(neighbours, int) or not 1 <= neighbours <= MAX_NEIGHBOURS:
         raise InputError(f"neighbours must be an integer in 1..{MAX_NEIGHBOURS}, got {neighbours!r}")
     found_texts, vectors = embed_or_check(items, encoder, "items")
@@ -107,14 +105,18 @@ def identical_rows(vectors: np.ndarray, texts: Sequence[str] | None = None) -> n
     return node_of.ravel().astype(np.int64)
 
 
-def _group(state: GroupingState, threshold: float, lexical_threshold: float | None) -> Duplicates:
+def _check_thresholds(threshold: object, lexical_threshold: object | None) -> tuple[float, float | None]:
+    """The cosine threshold, then the optional lexical (Jaccard) one, checked (for a search and a regrouping)."""
     threshold = check_threshold(threshold)
-    if lexical_threshold is not None:
-        lexical_threshold = check_threshold(lexical_threshold, "lexical_threshold")
-        if state.lexical is None:
-            if state.texts is None:
-                raise InputError("lexical_threshold needs the texts; this result was built from vectors alone")
-            state.lexical = LexicalScores(state.texts)
+    return threshold, None if lexical_threshold is None else check_threshold(lexical_threshold, "lexical_threshold")
+
+
+def _group(state: GroupingState, threshold: float, lexical_threshold: float | None) -> Duplicates:
+    threshold, lexical_threshold = _check_thresholds(threshold, lexical_threshold)
+    if lexical_threshold is not None and state.lexical is None:
+        if state.texts is None:
+            raise InputError("lexical_threshold needs the texts; this result was built from vectors alone")
+        state.lexical = LexicalScores(state.texts)
     n = len(state.ids)
     graph = state.graph
     incomplete = graph.complete(threshold)

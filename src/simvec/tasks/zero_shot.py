@@ -106,8 +106,7 @@ class ZeroShotClassifier(Classifier):
 
     def calibrate(self, texts: Iterable[str], labels: Iterable[str]) -> ZeroShotClassifier:
         """Fit the temperature on a few labelled examples (maximum likelihood); returns self."""
-        items = [texts] if isinstance(texts, str) else list(texts)
-        return self.calibrate_vectors(self.embed(items), check_targets(labels, len(items)))
+        return self.calibrate_vectors(*self.embed_examples(texts, labels))
 
     def calibrate_vectors(self, vectors: np.ndarray, labels: Sequence[str]) -> ZeroShotClassifier:
         """`calibrate` for texts embedded already."""
