@@ -13,7 +13,9 @@ from simvec.eval.classification import (
     sample_per_label,
     unseen_labels,
 )
-from simvec.tasks.classify import EmbeddingClassifier, fit_temperature, loo_scores, softmax
+from simvec.tasks.centroids import loo_scores
+from simvec.tasks.classifier_base import fit_temperature, softmax
+from simvec.tasks.classify import EmbeddingClassifier
 from simvec.tasks.classify_labels import check_templates, humanize, label_descriptions, label_texts
 
 

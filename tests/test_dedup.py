@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from simvec.errors import CollectionError, InputError
-from simvec.tasks.dedup import DEFAULT_THRESHOLD, find_duplicates, jaccard, shingles
+from simvec.tasks.dedup import DEFAULT_THRESHOLD, find_duplicates
+from simvec.tasks.lexical import jaccard, shingles
 from simvec.tasks.neighbours import knn, unit_rows
 
 pytestmark = pytest.mark.model

@@ -215,7 +215,8 @@ def classify_predict(
     as_json: bool = JsonOption,
 ) -> None:
     """Classify every text of INPUT with a saved classifier."""
-    from simvec.tasks.classify import EmbeddingClassifier, check_abstain, saved_model
+    from simvec.tasks.classifier_base import check_abstain
+    from simvec.tasks.classify import EmbeddingClassifier, saved_model
 
     records = list(read_records(input, text_field=text_field, id_field=id_field))
     classifier = EmbeddingClassifier.load(classifier_dir, encoder=make_encoder(model or saved_model(classifier_dir)))

@@ -58,7 +58,8 @@ def dedup(
     --kept-only the kept documents themselves; a summary goes to stderr.
     """
     from simvec.encoders import Encoder
-    from simvec.tasks.dedup import DEFAULT_THRESHOLD, check_threshold, find_duplicates
+    from simvec.tasks.dedup import DEFAULT_THRESHOLD, find_duplicates
+    from simvec.tasks.inputs import check_threshold
 
     threshold = check_threshold(DEFAULT_THRESHOLD if threshold is None else threshold, "--threshold")
     if output.suffix.lower() != ".jsonl":

@@ -30,7 +30,7 @@ from simvec.store.results import AddResult, Document, Hit, SearchOptions
 from simvec.store.search import rank_queries
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
-from simvec.tasks.dedup import Duplicates
+from simvec.tasks.dedup_results import Duplicates
 from simvec.tasks.relevance import Calibration
 from simvec.types import COLLECTION_METRICS, MODES, CollectionMetric, Mode
 from simvec.vectors.compression_spec import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector

@@ -18,8 +18,11 @@ import numpy as np
 from simvec.errors import CollectionError
 from simvec.store import validate
 from simvec.store.results import AddResult
-from simvec.tasks.dedup import DEFAULT_THRESHOLD, Duplicates, NeighbourGraph, check_threshold
+from simvec.tasks.dedup import DEFAULT_THRESHOLD
 from simvec.tasks.dedup import find_duplicates as find_in_vectors
+from simvec.tasks.dedup_results import Duplicates
+from simvec.tasks.inputs import check_threshold
+from simvec.tasks.neighbour_graph import NeighbourGraph
 
 if TYPE_CHECKING:
     from simvec.store.collection import Collection

@@ -21,7 +21,7 @@ import numpy as np
 
 from simvec.encoders import Encoder
 from simvec.errors import InputError
-from simvec.tasks.dedup import embed_or_check
+from simvec.tasks.inputs import embed_or_check
 from simvec.tasks.neighbours import knn
 
 MARGINS = ("ratio", "none")

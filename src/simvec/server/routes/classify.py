@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from simvec.errors import LimitExceeded
 from simvec.server.state import ServerState, error, get_state
-from simvec.tasks.classify import CONFIG_FILE, EmbeddingClassifier, ZeroShotClassifier
+from simvec.tasks.classifier_files import CONFIG_FILE
+from simvec.tasks.classify import EmbeddingClassifier, ZeroShotClassifier
 
 router = APIRouter()
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
