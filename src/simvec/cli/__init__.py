@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from simvec.cli import adapt as _adapt  # noqa: F401
 from simvec.cli import cache as _cache  # noqa: F401
 from simvec.cli import collection as _collection  # noqa: F401
 from simvec.cli import compress as _compress  # noqa: F401

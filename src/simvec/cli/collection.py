@@ -1,4 +1,4 @@
-"""`simvec collection create|add|search|delete|info|compress|export` and `simvec eval retrieval`."""
+"""`simvec collection create|add|search|delete|info|compress|export|reembed` and `simvec eval retrieval`."""
 
 from __future__ import annotations
 
@@ -259,6 +259,31 @@ def export(
     typer.echo(f"wrote {len(rows)} documents to {output}", err=True)
 
 
+@collection_app.command("reembed")
+def reembed(
+    path: Path = PathArgument,
+    model: str = typer.Option(..., "--model", "-m", help="Model directory to re-embed with (e.g. a fine-tuned one)."),
+    batch_size: int = typer.Option(1000, "--batch-size", help="Documents per transaction (a killed run resumes)."),
+) -> None:
+    """Re-embed every stored text with another model; built beside PATH and swapped in when complete."""
+    from tqdm.auto import tqdm
+
+    from simvec.store.adapter import reembed as run_reembed
+
+    with tqdm(unit="doc", desc="Re-embedding", disable=not sys.stderr.isatty()) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = run_reembed(path, model, batch_size=batch_size, on_progress=progress)
+    typer.echo(
+        f"{path}: {result['documents']} documents re-embedded with {result['model']} "
+        f"(was {result['previous_model']}); the query adapter, if any, was dropped",
+        err=True,
+    )
+
+
 @eval_app.command("retrieval")
 def eval_retrieval(
     data: Path = typer.Option(..., "--data", help="BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),
@@ -268,10 +293,34 @@ def eval_retrieval(
     cache_dir: Path = typer.Option(
         None, "--cache-dir", help="Where the corpus collection (its embeddings) is kept (default ~/.cache/simvec)."
     ),
+    adapt_on: str = typer.Option(
+        None, "--adapt-on", help="train (qrels/train.tsv, else a seeded random half) or half: base vs adapted on test."
+    ),
+    adapter: bool = typer.Option(False, "--adapter", help="With --adapt-on: train a query adapter (the default)."),
+    finetuned: Path = typer.Option(None, "--finetuned", help="With --adapt-on: evaluate this fine-tuned model."),
+    truncate_dim: int = typer.Option(None, "--truncate-dim", help="With --adapt-on: Matryoshka-truncate vectors."),
+    seed: int = typer.Option(0, help="With --adapt-on: seed of the half/half split and of training."),
     as_json: bool = JsonOption,
 ) -> None:
     """nDCG@10, MRR@10, Recall@100 and MAP@100 (pytrec_eval); dense mode adds HNSW recall@10 vs exact."""
     from simvec.eval.retrieval import MODES, evaluate_retrieval
+
+    if adapt_on is not None or adapter or finetuned is not None:
+        from simvec.cli.adapt import run_eval_adaptation
+
+        if adapter and finetuned is not None:
+            raise typer.BadParameter("choose --adapter or --finetuned DIR, not both", param_hint="--adapter")
+        run_eval_adaptation(
+            data,
+            adapt_on=adapt_on or "train",
+            finetuned=finetuned,
+            model=model,
+            truncate_dim=truncate_dim,
+            seed=seed,
+            cache_dir=cache_dir,
+            as_json=as_json,
+        )
+        return
 
     if mode != "all" and mode not in MODES:
         raise typer.BadParameter(f"unknown mode {mode!r}; valid: {', '.join(MODES)}, all", param_hint="--mode")

@@ -99,6 +99,7 @@ class SearchRequest(BaseModel):
     filter: dict[str, Any] | None = None
     mode: Literal["dense", "keyword", "hybrid"] = "dense"
     weights: tuple[float, float] | None = None
+    adapter: bool = Field(True, description="Apply the collection's query adapter, if it has one.")
 
 
 class Hit(BaseModel):

@@ -18,6 +18,7 @@ class SearchOptions(TypedDict, total=False):
     exact: bool
     ef_search: int | None
     nprobe: int | None
+    adapter: object  # "stored", None or a simvec.tasks.adapt.QueryAdapter
 
 
 @dataclass

@@ -101,6 +101,14 @@ async def search(name: str, body: schemas.SearchRequest, state: ServerState = De
     else:
         query = np.asarray(query, dtype=np.float32)
     hits = await state.registry.run(
-        name, lambda c: c.search(query, body.k, filter=body.filter, mode=body.mode, weights=body.weights)
+        name,
+        lambda c: c.search(
+            query,
+            body.k,
+            filter=body.filter,
+            mode=body.mode,
+            weights=body.weights,
+            adapter="stored" if body.adapter else None,
+        ),
     )
     return {"hits": [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits]}
