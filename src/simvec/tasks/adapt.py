@@ -139,7 +139,8 @@ class AdapterFit:
     best_holdout_ndcg: float | None
     best_epoch: int
     epochs_run: int
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float = 0.0  # this process's CPU time: comparable across machine loads
     history: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -215,7 +216,7 @@ def train_query_adapter(
     import torch
 
     config = (config or AdapterConfig()).check()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
     docs = np.ascontiguousarray(doc_vectors, dtype=np.float32)
     if queries.ndim != 2 or docs.ndim != 2 or queries.shape[1] != docs.shape[1]:
@@ -296,6 +297,7 @@ def train_query_adapter(
         best_epoch=best_epoch,
         epochs_run=epoch,
         seconds=round(time.perf_counter() - started, 2),
+        cpu_seconds=round(time.process_time() - cpu_started, 2),
         history=[round(h, 5) for h in history],
     )
 

@@ -42,7 +42,8 @@ class FinetuneResult:
     batch_size: int
     learning_rate: float
     matryoshka_dims: list[int] | None
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float  # this process's CPU time: comparable across machine loads
     final_loss: float | None
     train_query_ids: list[str] = field(default_factory=list)
 
@@ -145,7 +146,7 @@ def finetune(
     random.seed(seed)
     torch.manual_seed(seed)
     tmp = _fresh_tmp(output)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         model = SentenceTransformer(str(card.path), device="cpu")
         saved_max_length = model.max_seq_length
@@ -187,14 +188,62 @@ def finetune(
             learning_rate=float(learning_rate),
             matryoshka_dims=dims,
             seconds=round(time.perf_counter() - started, 1),
+            cpu_seconds=round(time.process_time() - cpu_started, 1),
             final_loss=float(output_state.training_loss) if output_state.training_loss is not None else None,
             train_query_ids=list(train_query_ids),
         )
+        classic_layout(tmp / "model", saved_max_length, card.do_lower_case)
         (tmp / "model" / METADATA_FILE).write_text(json.dumps(result.as_dict(), indent=2), encoding="utf-8")
         _replace_dir(tmp / "model", output)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+_CLASSIC_TYPES = {
+    "Transformer": "sentence_transformers.models.Transformer",
+    "Pooling": "sentence_transformers.models.Pooling",
+    "Normalize": "sentence_transformers.models.Normalize",
+}
+
+
+def classic_layout(model_dir: Path, max_seq_length: int, do_lower_case: bool) -> None:
+    """Rewrite a saved model in the classic sentence-transformers layout (module names, configs).
+
+    sentence-transformers 6 saves its modules under new class paths, keeps the maximum length only in the tokenizer
+    config and names the pooling width `embedding_dimension`; the classic layout is what simvec's model reader and
+    every sentence-transformers version (6 included) load.
+    """
+    modules_path = model_dir / "modules.json"
+    modules = json.loads(modules_path.read_text(encoding="utf-8"))
+    for module in modules:
+        short = str(module["type"]).rsplit(".", 1)[-1]
+        if short not in _CLASSIC_TYPES:
+            raise RuntimeError(f"bug: fine-tuned model has an unexpected module {module['type']!r}")
+        module["type"] = _CLASSIC_TYPES[short]
+        if short == "Pooling":
+            pooling_path = model_dir / module["path"] / "config.json"
+            pooling = json.loads(pooling_path.read_text(encoding="utf-8"))
+            mode = pooling.get("pooling_mode") or next(
+                (
+                    m
+                    for m in ("cls", "mean", "max")
+                    if pooling.get(f"pooling_mode_{m}_token{'s' if m != 'cls' else ''}")
+                ),
+                "mean",
+            )
+            dimension = pooling.get("word_embedding_dimension") or pooling["embedding_dimension"]
+            classic = {
+                "word_embedding_dimension": int(dimension),
+                "pooling_mode_cls_token": mode == "cls",
+                "pooling_mode_mean_tokens": mode == "mean",
+                "pooling_mode_max_tokens": mode == "max",
+                "pooling_mode_mean_sqrt_len_tokens": mode == "mean_sqrt_len",
+            }
+            pooling_path.write_text(json.dumps(classic, indent=2), encoding="utf-8")
+    modules_path.write_text(json.dumps(modules, indent=2), encoding="utf-8")
+    bert_config = {"max_seq_length": int(max_seq_length), "do_lower_case": bool(do_lower_case)}
+    (model_dir / "sentence_bert_config.json").write_text(json.dumps(bert_config, indent=2), encoding="utf-8")
 
 
 def _replace_dir(source: Path, target: Path) -> None:
