@@ -40,7 +40,9 @@ def main() -> None:
         result = evaluate_adaptation(args.data, cache_dir=args.cache_dir, **options).as_dict()
         result["wall_seconds"] = round(time.perf_counter() - started, 1)
         results[name] = result
-        print(name, json.dumps({"base": result["base"]["ndcg@10"], "adapted": result["adapted"]["ndcg@10"]}), flush=True)
+        print(
+            name, json.dumps({"base": result["base"]["ndcg@10"], "adapted": result["adapted"]["ndcg@10"]}), flush=True
+        )
 
     run("adapter-train-split", method="adapter", adapt_on="train")
     run("adapter-half", method="adapter", adapt_on="half")
