@@ -30,7 +30,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
 
+# The web console's browser tests drive Debian's chromium-headless-shell (installed once, a no-op after).
 test: lint
+	bash scripts/ensure-browser.sh
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 clean:

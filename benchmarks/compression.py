@@ -24,7 +24,7 @@ import numpy as np
 
 from search import DIM, K, embedding_like, recall_at_k  # benchmarks/search.py: same synthetic vectors
 from simvec.index.compressed import CodeIndex, RescoreStore, rescore
-from simvec.vectors.codecs import parse_compression
+from simvec.vectors.compression_spec import parse_compression
 
 
 def timed(search, queries: np.ndarray, single: int) -> tuple[float, float]:

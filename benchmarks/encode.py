@@ -11,13 +11,13 @@ and the ratio is the median of the per-chunk ratios (timings on a shared machine
 same-moment ratios mean anything). texts/s is the total over all chunks. Tokens are the model's
 tokenizer count after truncation, the same for every backend, so tokens/s is texts/s scaled by the mean length.
 Latency: one text per call, p50/p95 over STS-B sentences. Quality: STS-B test Spearman (simvec.eval.sts) and
-SciFact nDCG@10 on the 300 test queries (exact top-k from simvec.vectors.similarity + pytrec_eval).
+SciFact nDCG@10 on the 300 test queries (exact top-k from simvec.vectors.similarity, scored by simvec.eval's
+pytrec_eval runner), both read with simvec.eval's readers.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -29,6 +29,11 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from simvec.eval.readers import read_beir  # after HF_HUB_OFFLINE: nothing may reach the Hub
+from simvec.eval.retrieval import ranked_run, score_run
+from simvec.eval.sts import evaluate_sts, read_stsb
+from simvec.vectors.similarity import top_k
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("SIMVEC_DATA", REPO.parent / "shared" / "data"))
 ALL_BACKENDS = ("torch", "onnx", "onnx-int8", "static")
@@ -36,33 +41,15 @@ ANCHOR = "sentence-transformers"
 
 
 def stsb_sentences(data: Path) -> list[str]:
-    """Distinct STS-B test sentences in file order (fields 6 and 7, tab-separated, no quoting)."""
-    sentences: dict[str, None] = {}
-    with (data / "stsb" / "sts-test.csv").open(encoding="utf-8", newline="") as handle:
-        for fields in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            sentences.update(dict.fromkeys(fields[5:7]))
-    return list(sentences)
+    """Distinct STS-B test sentences in file order (simvec's STS-B reader)."""
+    pairs = read_stsb(data / "stsb", "test")
+    return list(dict.fromkeys(s for pair in zip(pairs.sentences1, pairs.sentences2, strict=True) for s in pair))
 
 
 def scifact(data: Path) -> tuple[list[str], list[str], dict[str, str], dict[str, dict[str, int]]]:
-    """SciFact: doc ids, doc texts (title + " " + text), test queries {id: text}, test qrels."""
-    ids, docs = [], []
-    with (data / "scifact" / "corpus.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            ids.append(str(row["_id"]))
-            docs.append(row["title"] + " " + row["text"])
-    qrels: dict[str, dict[str, int]] = {}
-    with (data / "scifact" / "qrels" / "test.tsv").open(encoding="utf-8") as handle:
-        for query_id, doc_id, score in list(csv.reader(handle, delimiter="\t"))[1:]:
-            qrels.setdefault(query_id, {})[doc_id] = int(score)
-    queries = {}
-    with (data / "scifact" / "queries.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            if str(row["_id"]) in qrels:
-                queries[str(row["_id"])] = row["text"]
-    return ids, docs, queries, qrels
+    """SciFact through simvec's BEIR reader: doc ids, doc texts (title + " " + text), test queries, test qrels."""
+    beir = read_beir(data / "scifact", "test")
+    return list(beir.corpus), list(beir.corpus.values()), beir.queries, beir.qrels
 
 
 class Contender:
@@ -128,18 +115,9 @@ def latency_ms(contender: Contender, texts: list[str]) -> tuple[float, float]:
 
 
 def ndcg_at_10(doc_ids: list[str], doc_vecs: np.ndarray, query_ids: list[str], query_vecs: np.ndarray, qrels) -> float:
-    """Mean nDCG@10 from exact cosine top-10, scored by pytrec_eval (the standard trec_eval code)."""
-    import pytrec_eval
-
-    from simvec.vectors.similarity import top_k
-
-    indices, scores = top_k(query_vecs, doc_vecs, 10, "cosine")
-    run = {
-        q: {doc_ids[i]: float(s) for i, s in zip(row_i, row_s, strict=False)}
-        for q, row_i, row_s in zip(query_ids, indices, scores, strict=False)
-    }
-    per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
-    return float(np.mean([m["ndcg_cut_10"] for m in per_query.values()]))
+    """Mean nDCG@10 of exact cosine top-10 (simvec.vectors.similarity), scored as `simvec eval retrieval` scores."""
+    scores, positions = top_k(query_vecs, doc_vecs, 10, "cosine")
+    return score_run(qrels, ranked_run(query_ids, doc_ids, scores, positions))["ndcg@10"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -223,8 +201,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 def quality(args, contenders, corpus_vectors, doc_ids, docs, queries, qrels) -> dict:
     """STS-B test Spearman and SciFact nDCG@10 per contender (quick runs use a corpus subset, labelled)."""
-    from simvec.eval.sts import evaluate_sts, read_stsb
-
     pairs = read_stsb(args.data / "stsb", "test")
     if args.quick:  # the relevant documents plus the first --limit others: nDCG on a small, easier corpus
         relevant = {d for judged in qrels.values() for d in judged}
@@ -235,7 +211,7 @@ def quality(args, contenders, corpus_vectors, doc_ids, docs, queries, qrels) -> 
     for contender in contenders:
         if contender.name == ANCHOR and args.no_anchor_quality:
             continue
-        sts = evaluate_sts(_EncodeAdapter(contender), pairs, n_resamples=200)
+        sts = evaluate_sts(contender, pairs, n_resamples=200)  # Contender.encode(texts, batch_size=...)
         doc_vecs = corpus_vectors.get(contender.name)
         if doc_vecs is None or len(doc_vecs) != len(doc_ids):
             doc_vecs = contender.encode(docs, 64)
@@ -243,16 +219,6 @@ def quality(args, contenders, corpus_vectors, doc_ids, docs, queries, qrels) -> 
         out[contender.name] = {"spearman": sts.spearman / 100, "ndcg@10": ndcg}
         print(f"  quality {contender.name:<22} Spearman {sts.spearman / 100:.4f}  nDCG@10 {ndcg:.4f}", file=sys.stderr)
     return out
-
-
-class _EncodeAdapter:
-    """`evaluate_sts` calls `encode(texts, batch_size=...)`; a Contender takes the batch size positionally."""
-
-    def __init__(self, contender: Contender) -> None:
-        self.contender = contender
-
-    def encode(self, texts, batch_size=64):
-        return self.contender.encode(texts, batch_size)
 
 
 def print_tables(results: dict, datasets: dict, args) -> None:

@@ -61,6 +61,24 @@ def test_embed_jsonl_to_parquet_with_options(tmp_path, capsys, encoder):
     )
 
 
+@pytest.mark.parametrize("spelling", ["--text-field", "--field", "--column"])
+def test_embed_text_field_and_its_old_spellings(tmp_path, capsys, encoder, spelling):
+    source = tmp_path / "in.csv"
+    source.write_text("id,body\nx,hello\ny,world\n", encoding="utf-8")
+    code, _, err = run(capsys, "embed", str(source), "-o", str(tmp_path / "out.npy"), spelling, "body")
+    assert code == 0, err
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), encoder.encode(["hello", "world"]), atol=1e-5)
+
+
+def test_text_field_old_spellings_are_hidden_and_must_agree(tmp_path, capsys):
+    code, out, _ = run(capsys, "embed", "--help")
+    assert code == 0 and "--text-field" in out and "--field" not in out and "--column" not in out
+    source = tmp_path / "in.csv"
+    source.write_text("a,b\nx,y\n", encoding="utf-8")
+    code, _, err = run(capsys, "embed", str(source), "-o", str(tmp_path / "o.npy"), "--text-field", "a", "--field", "b")
+    assert code == 2 and "disagree" in err
+
+
 def test_embed_binary_precision(tmp_path, capsys):
     source = tmp_path / "in.csv"
     source.write_text("text\nfirst\nsecond\n", encoding="utf-8")

@@ -6,7 +6,10 @@ import faiss
 import numpy as np
 import pytest
 
-from simvec.vectors.codecs import CodecError, Compressor, PQCodec, ScalarCodec, parse_compression
+from simvec.errors import CodecError
+from simvec.vectors.codecs import PQCodec, ScalarCodec
+from simvec.vectors.compression_spec import parse_compression
+from simvec.vectors.compressor import Compressor
 from simvec.vectors.reduce import fit_pca, truncate
 
 

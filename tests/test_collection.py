@@ -232,3 +232,20 @@ def test_create_and_open_errors(tmp_path):
         Collection.create(tmp_path / "x", index="lsh")
     with pytest.raises(CollectionError, match="unknown metric 'hamming'"):
         Collection.create(tmp_path / "x", metric="hamming")
+
+
+def test_index_params_are_stored_used_and_checked(tmp_path):
+    import faiss
+
+    params = {"hnsw_m": 12, "hnsw_ef_construction": 40, "exact_filter_max": 5}
+    with Collection.create(tmp_path / "c", index="hnsw", index_params=params) as collection:
+        collection.add(ids=[str(i) for i in range(200)], vectors=random_unit(200))
+        collection.search(random_unit(1)[0], k=3)
+        inner = faiss.downcast_index(collection.derived.index.index.index)
+        assert inner.hnsw.nb_neighbors(1) == 12 and inner.hnsw.efConstruction == 40
+    with Collection.open(tmp_path / "c") as reopened:
+        assert reopened.info()["index_params"] == {**params, "auto_hnsw_above": 100_000}
+    with pytest.raises(CollectionError, match=r"unknown index_params \['ef'\]; valid: auto_hnsw_above"):
+        Collection.create(tmp_path / "d", index_params={"ef": 1})
+    with pytest.raises(CollectionError, match=r"index_params\['hnsw_m'\] must be an integer >= 2, got 1"):
+        Collection.create(tmp_path / "e", index_params={"hnsw_m": 1})

@@ -50,6 +50,18 @@ def test_a_second_collection_reuses_the_embedding_cache(built, capsys, tmp_path)
     assert "0 added, 0 updated, 4 unchanged; 4 documents" in err
 
 
+@pytest.mark.parametrize("spelling", ["--text-field", "--field"])
+def test_add_text_field_and_its_old_spelling(built, capsys, tmp_path, spelling):
+    path, _ = built
+    source = tmp_path / "bodies.jsonl"
+    source.write_text('{"id": "tea", "body": "Green tea is brewed with hot water."}\n', encoding="utf-8")
+    code, _, err = run(capsys, "collection", "add", path, source, "--id-field", "id", spelling, "body")
+    assert code == 0, err
+    assert "1 added" in err and "5 documents" in err
+    code, out, _ = run(capsys, "collection", "search", path, "brewing tea", "-k", "1", "--json")
+    assert code == 0 and json.loads(out)[0]["text"] == "Green tea is brewed with hot water."
+
+
 def test_add_is_resumable_and_search_filters(built, capsys):
     path, source = built
     code, _, err = run(capsys, "collection", "add", path, source, "--id-field", "id", "--metadata-fields", "lang,year")

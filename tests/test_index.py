@@ -28,7 +28,7 @@ def test_every_kind_agrees_with_numpy_exact_top_k(data, kind):
     index = VectorIndex.build(kind, "ip", 32, labels, vectors, generation=7)
     assert index.ntotal == 2000 and index.stamp.generation == 7 and index.stamp.max_label == 2999
     scores, found = index.search(queries, 10, nprobe=64)  # nprobe >= nlist: IVF scans every list, so exact
-    truth, truth_scores = top_k(queries, vectors, 10)
+    truth_scores, truth = top_k(queries, vectors, 10)
     overlap = np.mean([len(set(f) & set(labels[t])) / 10 for f, t in zip(found, truth, strict=False)])
     assert overlap >= (1.0 if kind != "hnsw" else 0.98)
     if kind == "flat":

@@ -9,7 +9,8 @@ import pytest
 
 from simvec import Collection
 from simvec.errors import InputFileError
-from simvec.eval.retrieval import collection_for, evaluate_retrieval, read_beir, score_run
+from simvec.eval.readers import read_beir
+from simvec.eval.retrieval import collection_for, evaluate_retrieval, score_run
 
 pytestmark = pytest.mark.model
 

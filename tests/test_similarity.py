@@ -44,7 +44,7 @@ def test_unknown_metric_lists_valid():
 @pytest.mark.parametrize("metric", sim.METRICS)
 def test_top_k_equals_brute_force(vectors, metric):
     queries, docs = vectors
-    indices, scores = sim.top_k(queries, docs, k=4, metric=metric)
+    scores, indices = sim.top_k(queries, docs, k=4, metric=metric)
     full = sim.pairwise(queries, docs, metric)
     for row, (idx, sc) in enumerate(zip(indices, scores, strict=False)):
         order = np.argsort(-full[row] if sim.higher_is_closer(metric) else full[row], kind="stable")[:4]
@@ -54,22 +54,22 @@ def test_top_k_equals_brute_force(vectors, metric):
 
 def test_top_k_sorted_best_first_and_single_query(vectors):
     queries, docs = vectors
-    idx, scores = sim.top_k(queries[0], docs, k=9)
+    scores, idx = sim.top_k(queries[0], docs, k=9)
     assert idx.shape == (9,) and sorted(idx.tolist()) == list(range(9))
     assert np.all(np.diff(scores) <= 0)
-    _, distances = sim.top_k(queries[0], docs, k=3, metric="euclidean")
+    distances, _ = sim.top_k(queries[0], docs, k=3, metric="euclidean")
     assert np.all(np.diff(distances) >= 0)
 
 
 def test_top_k_k_larger_than_docs_returns_all(vectors):
     queries, docs = vectors
-    idx, _ = sim.top_k(queries, docs, k=100)
+    _, idx = sim.top_k(queries, docs, k=100)
     assert idx.shape == (5, 9)
 
 
 def test_top_k_ties_ordered_by_index():
     docs = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
-    idx, _ = sim.top_k(np.array([1.0, 0.0]), docs, k=4)
+    _, idx = sim.top_k(np.array([1.0, 0.0]), docs, k=4)
     assert idx.tolist() == [0, 2, 3, 1]
 
 
@@ -77,3 +77,17 @@ def test_top_k_ties_ordered_by_index():
 def test_top_k_rejects_bad_k(vectors, k):
     with pytest.raises(ValueError, match="k must be a positive integer"):
         sim.top_k(*vectors, k=k)
+
+
+@pytest.mark.parametrize("metric", sim.METRICS)
+def test_paired_is_the_diagonal_of_pairwise(vectors, metric):
+    queries, docs = vectors
+    rows = min(len(queries), len(docs))
+    expected = np.diag(sim.pairwise(queries[:rows], docs[:rows], metric))
+    np.testing.assert_allclose(sim.paired(queries[:rows], docs[:rows], metric), expected, rtol=1e-5, atol=1e-6)
+    assert sim.paired(queries[0], docs[0], metric).shape == (1,)
+
+
+def test_paired_needs_as_many_rows_in_both():
+    with pytest.raises(ValueError, match="a has 2 rows, b has 3"):
+        sim.paired(np.ones((2, 4)), np.ones((3, 4)))

@@ -41,7 +41,7 @@ def run_demo(console: Console | None = None) -> None:
         f"({encoder.last_stats.texts_per_second:.0f} texts/s)."
     )
     query_vectors = encoder.encode_queries(list(QUERIES))
-    indices, scores = top_k(query_vectors, doc_vectors, k=3)
+    scores, indices = top_k(query_vectors, doc_vectors, k=3)
     for query, hit_ids, hit_scores in zip(QUERIES, indices, scores, strict=False):
         table = Table(title=f"query: {query}", title_justify="left", show_header=True)
         table.add_column("score", justify="right")

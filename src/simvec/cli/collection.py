@@ -1,4 +1,4 @@
-"""`simvec collection create|add|search|delete|info|compress|export|reembed` and `simvec eval retrieval`."""
+"""`simvec collection create|add|search|delete|info|compress|export|reembed`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simvec.cli.app import JsonOption, ModelOption, app, eval_app, print_json
+from simvec.cli.app import JsonOption, ModelOption, app, print_json
+from simvec.cli.embed import TextFieldAliasOption, TextFieldOption, print_details, text_field_of
 from simvec.sources import ERROR_MODES, read_records
 
 collection_app = typer.Typer(
@@ -47,12 +48,35 @@ def create(
     rescore: str = typer.Option(
         None, "--rescore", help="Second stage from disk for compressed collections: int8, float32 or none."
     ),
+    hnsw_m: int = typer.Option(None, "--hnsw-m", help="HNSW graph degree (default 32)."),
+    hnsw_ef_construction: int = typer.Option(
+        None, "--hnsw-ef-construction", help="HNSW build breadth (default 64; higher: better recall, slower build)."
+    ),
+    auto_hnsw_above: int = typer.Option(
+        None, "--auto-hnsw-above", help="index=auto: exact search up to this many documents, HNSW above (100,000)."
+    ),
+    exact_filter_max: int = typer.Option(
+        None, "--exact-filter-max", help="HNSW/IVF: filters matching at most this many documents are exact (10,000)."
+    ),
 ) -> None:
     """Create an empty collection at PATH for a model."""
     from simvec.store import Collection
 
+    given = {
+        "hnsw_m": hnsw_m,
+        "hnsw_ef_construction": hnsw_ef_construction,
+        "auto_hnsw_above": auto_hnsw_above,
+        "exact_filter_max": exact_filter_max,
+    }
+    index_params = {name: value for name, value in given.items() if value is not None}
     with Collection.create(
-        path, model=model, index=index, metric=metric, compression=compression, rescore=rescore
+        path,
+        model=model,
+        index=index,
+        metric=metric,
+        compression=compression,
+        rescore=rescore,
+        index_params=index_params,
     ) as collection:
         typer.echo(
             f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric})",
@@ -77,7 +101,8 @@ def _estimate_records(path: Path) -> int | None:
 def add(
     path: Path = PathArgument,
     input: Path = typer.Argument(..., help="Input file: .txt (a text per line), .jsonl, .csv or .parquet."),
-    text_field: str = typer.Option("text", "--text-field", help="Field / column holding the text."),
+    text_field: str = TextFieldOption,
+    text_field_alias: str = TextFieldAliasOption,
     id_field: str = typer.Option(
         None, "--id-field", help="Field holding the document id (default: the line or row number)."
     ),
@@ -96,7 +121,13 @@ def add(
     from tqdm.auto import tqdm
 
     fields = [f.strip() for f in metadata_fields.split(",") if f.strip()] if metadata_fields else None
-    records = read_records(input, text_field=text_field, id_field=id_field, metadata_fields=fields, errors=errors)
+    records = read_records(
+        input,
+        text_field=text_field_of(text_field, text_field_alias),
+        id_field=id_field,
+        metadata_fields=fields,
+        errors=errors,
+    )
     totals = {"added": 0, "updated": 0, "unchanged": 0}
     cache_hits = 0
     with (
@@ -191,12 +222,7 @@ def delete(path: Path = PathArgument, ids: list[str] = typer.Argument(..., help=
 def info(path: Path = PathArgument, as_json: bool = JsonOption) -> None:
     """Count, dimension, model, index kind and bytes on disk."""
     with _open(path) as collection:
-        details = collection.info()
-    if as_json:
-        print_json(details)
-        return
-    for key, value in details.items():
-        typer.echo(f"{key:>14}: {value}")
+        print_details(collection.info(), as_json)
 
 
 @collection_app.command("compress")
@@ -282,62 +308,3 @@ def reembed(
         f"(was {result['previous_model']}); the query adapter, if any, was dropped",
         err=True,
     )
-
-
-@eval_app.command("retrieval")
-def eval_retrieval(
-    data: Path = typer.Option(..., "--data", help="BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),
-    mode: str = typer.Option("dense", help="dense (exact search), keyword (BM25), hybrid, or all."),
-    split: str = typer.Option("test", help="qrels split."),
-    model: str = ModelOption,
-    cache_dir: Path = typer.Option(
-        None, "--cache-dir", help="Where the corpus collection (its embeddings) is kept (default ~/.cache/simvec)."
-    ),
-    adapt_on: str = typer.Option(
-        None, "--adapt-on", help="train (qrels/train.tsv, else a seeded random half) or half: base vs adapted on test."
-    ),
-    adapter: bool = typer.Option(False, "--adapter", help="With --adapt-on: train a query adapter (the default)."),
-    finetuned: Path = typer.Option(None, "--finetuned", help="With --adapt-on: evaluate this fine-tuned model."),
-    truncate_dim: int = typer.Option(None, "--truncate-dim", help="With --adapt-on: Matryoshka-truncate vectors."),
-    seed: int = typer.Option(0, help="With --adapt-on: seed of the half/half split and of training."),
-    as_json: bool = JsonOption,
-) -> None:
-    """nDCG@10, MRR@10, Recall@100 and MAP@100 (pytrec_eval); dense mode adds HNSW recall@10 vs exact."""
-    from simvec.eval.retrieval import MODES, evaluate_retrieval
-
-    if adapt_on is not None or adapter or finetuned is not None:
-        from simvec.cli.adapt import run_eval_adaptation
-
-        if adapter and finetuned is not None:
-            raise typer.BadParameter("choose --adapter or --finetuned DIR, not both", param_hint="--adapter")
-        run_eval_adaptation(
-            data,
-            adapt_on=adapt_on or "train",
-            finetuned=finetuned,
-            model=model,
-            truncate_dim=truncate_dim,
-            seed=seed,
-            cache_dir=cache_dir,
-            as_json=as_json,
-        )
-        return
-
-    if mode != "all" and mode not in MODES:
-        raise typer.BadParameter(f"unknown mode {mode!r}; valid: {', '.join(MODES)}, all", param_hint="--mode")
-    modes = MODES if mode == "all" else (mode,)
-    results = evaluate_retrieval(data, modes=modes, model=model, split=split, cache_dir=cache_dir)
-    if as_json:
-        print_json({"results": [r.as_dict() for r in results]})
-        return
-    table = Table(
-        title=f"Retrieval — {results[0].dataset} ({results[0].queries} queries, {results[0].documents} documents)"
-    )
-    for column in ("mode", "nDCG@10", "MRR@10", "Recall@100", "MAP@100", "HNSW recall@10"):
-        table.add_column(column, justify="left" if column == "mode" else "right")
-    for r in results:
-        m = r.metrics
-        hnsw = f"{r.hnsw_recall_at_10:.4f}" if r.hnsw_recall_at_10 is not None else ""
-        table.add_row(
-            r.mode, f"{m['ndcg@10']:.4f}", f"{m['mrr@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['map@100']:.4f}", hnsw
-        )
-    Console().print(table)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -12,11 +11,14 @@ from rich.table import Table
 
 from simvec.cli.app import JsonOption, ModelOption, app, print_json
 
+if TYPE_CHECKING:
+    from simvec.eval.compression import Measurement
+
 bench_app = typer.Typer(help="Benchmarks measured in one run against their anchors.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 
-def _table(title: str, measured, chosen: str | None = None) -> Table:
+def _table(title: str, measured: list[Measurement], chosen: str | None = None) -> Table:
     table = Table(title=title)
     for column in ("config", "RAM B/vec", "disk B/vec", "nDCG@10", "retention", "recall@10", "QPS", "anchor"):
         table.add_column(
@@ -52,24 +54,17 @@ def bench_compression(
 ) -> None:
     """nDCG@10, retention and recall@10 vs float32 exact, RAM/disk bytes per vector and QPS for every codec setting."""
     from simvec.encoders import Encoder
-    from simvec.eval.compression import Workbench, check_targets, pareto_front, run_benchmark
+    from simvec.eval.compression import beir_workbench, pareto_front, run_benchmark
     from simvec.eval.compression import plot as draw
-    from simvec.eval.retrieval import build_collection, collection_for, default_cache_dir, read_beir
 
-    beir = read_beir(data, split)
     encoder = Encoder(model)
-    path = collection_for(beir, cache_dir or default_cache_dir(), encoder)
-    with build_collection(beir, path, encoder) as collection:  # embeds only documents not cached yet
-        ids, vectors = collection.matrix()
-    query_ids = list(beir.queries)
-    queries = encoder.encode_queries([beir.queries[q] for q in query_ids], show_progress=False)
-    bench = Workbench(ids, vectors, queries, query_ids=query_ids, qrels=beir.qrels)
+    bench, beir = beir_workbench(data, encoder, split=split, cache_dir=cache_dir)
     try:
         results = run_benchmark(bench, progress=lambda message: typer.echo(message, err=True))
     finally:
         bench.close()
-    targets = check_targets(results)
-    title = f"Compression — {beir.name} ({len(query_ids)} queries, {len(ids)} documents, {encoder.model_id})"
+    front = [r.config for r in pareto_front(results)]
+    title = f"Compression — {beir.name} ({len(beir.queries)} queries, {len(beir.corpus)} documents, {encoder.model_id})"
     if plot:
         draw(results, plot, title)
         typer.echo(f"wrote {plot}", err=True)
@@ -78,45 +73,16 @@ def bench_compression(
             {
                 "dataset": beir.name,
                 "model": encoder.model_id,
-                "queries": len(query_ids),
-                "documents": len(ids),
+                "queries": len(beir.queries),
+                "documents": len(beir.corpus),
                 "results": [r.as_dict() for r in results],
-                "pareto_front": [r.config for r in pareto_front(results)],
-                "targets": targets,
+                "pareto_front": front,
             }
         )
         return
     console = Console(width=200)
     console.print(_table(title, results))
-    for t in targets:
-        status = "met" if t["met"] else f"MISSED by {100 * t['shortfall']:.2f} points"
-        console.print(f"target {t['target']}: {status} — {t['config']} at {100 * (t['retention'] or 0):.2f}%")
-
-
-def _read_queries(path: Path) -> tuple[list[str], list[str]]:
-    """(ids, texts) from .jsonl ({"_id"|"id", "text"}) or .txt (a query per line; ids are line numbers)."""
-    ids, texts = [], []
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            if path.suffix.lower() == ".jsonl":
-                row = json.loads(raw)
-                ids.append(str(row.get("_id", row.get("id", line))))
-                texts.append(str(row["text"]))
-            else:
-                ids.append(str(line))
-                texts.append(raw.strip())
-    return ids, texts
-
-
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.reader(handle, delimiter="\t"):
-            if len(row) == 3 and row[0] != "query-id":
-                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-    return qrels
+    console.print(f"Pareto front (RAM vs retention): {', '.join(front)}")
 
 
 @app.command("tune")
@@ -135,24 +101,26 @@ def tune_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Pick the cheapest compression meeting a retention target on the collection's own data (and apply it on request)."""
-    from simvec.eval.compression import Workbench, pseudo_queries, tune
+    from simvec.eval.compression import Workbench, pseudo_queries, save_tune_report, tune
+    from simvec.eval.readers import read_qrels, read_queries
     from simvec.store import Collection
 
     target = min_retention / 100 if min_retention > 1 else min_retention
     if qrels and not queries:
         raise typer.BadParameter("--qrels needs --queries (the judged queries)", param_hint="--qrels")
+    judged, query_ids, texts = None, [], []
+    if queries:  # read (and reject) the query files before any work on the collection
+        query_ids, texts = read_queries(queries)
+        if qrels:
+            judged = read_qrels(qrels)
+            keep = [i for i, q in enumerate(query_ids) if q in judged]
+            query_ids, texts = [query_ids[i] for i in keep], [texts[i] for i in keep]
+            judged = {q: judged[q] for q in query_ids}
     with Collection.open(path) as collection:
         ids, vectors = collection.matrix()
         if not ids:
             raise typer.BadParameter(f"{path} has no documents to tune on", param_hint="PATH")
-        judged = _read_qrels(qrels) if qrels else None
-        if queries:
-            query_ids, texts = _read_queries(queries)
-            if judged is not None:
-                keep = [i for i, q in enumerate(query_ids) if q in judged]
-                query_ids, texts = [query_ids[i] for i in keep], [texts[i] for i in keep]
-                judged = {q: judged[q] for q in query_ids}
-        else:
+        if not queries:
             texts = pseudo_queries([text or "" for _, text, _ in collection], pseudo)
             query_ids = [str(i) for i in range(len(texts))]
         qvecs = collection.check_vectors(
@@ -173,18 +141,20 @@ def tune_command(
             bench.close()
         if apply and result.chosen is not None:
             collection.set_compression(result.chosen.spec)
+    report = {
+        "metric": result.metric,
+        "queries": len(texts),
+        "measured": [m.as_dict() for m in result.measured],
+        "chosen": result.chosen.config if result.chosen else None,
+        "best": result.best.config if result.best else None,
+        "reason": result.reason,
+        "applied": bool(apply and result.chosen),
+        "ram_budget": ram_bytes_per_vector,
+        "min_retention": target,
+    }
+    save_tune_report(path, report)  # the web console charts retention vs RAM from it
     if as_json:
-        print_json(
-            {
-                "metric": result.metric,
-                "queries": len(texts),
-                "measured": [m.as_dict() for m in result.measured],
-                "chosen": result.chosen.config if result.chosen else None,
-                "best": result.best.config if result.best else None,
-                "reason": result.reason,
-                "applied": bool(apply and result.chosen),
-            }
-        )
+        print_json(report)
     else:
         Console(width=200).print(
             _table(

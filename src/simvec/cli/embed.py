@@ -10,21 +10,44 @@ from rich.table import Table
 
 from simvec.cli.app import JsonOption, ModelOption, app, print_json
 from simvec.sources import ERROR_MODES, read_records, write_vectors
-from simvec.vectors.quantize import PRECISIONS
-from simvec.vectors.similarity import METRICS, pairwise
+from simvec.types import METRICS, PRECISIONS
+from simvec.vectors.similarity import pairwise
 
 BackendOption = typer.Option(
     "auto", "--backend", "-b", help="auto (fastest within tolerance of torch), torch, onnx, onnx-int8 or static."
 )
+# The text field of `embed` and `collection add`; --field and --column were embed's names for it: still accepted.
+TextFieldOption = typer.Option("text", "--text-field", help="JSON field / CSV or parquet column holding the text.")
+TextFieldAliasOption = typer.Option(None, "--field", "--column", hidden=True)
+
+
+def print_details(details: dict, as_json: bool) -> None:
+    """A flat dict as JSON, or as aligned `key: value` lines (`simvec info`, `simvec collection info`)."""
+    if as_json:
+        print_json(details)
+        return
+    for key, value in details.items():
+        typer.echo(f"{key:>15}: {value}")
+
+
+def text_field_of(text_field: str, alias: str | None) -> str:
+    """The text field given by --text-field or by its old spelling (--field / --column), not two different ones."""
+    if alias is None or alias == text_field:
+        return text_field
+    if text_field != "text":
+        raise typer.BadParameter(
+            f"--text-field {text_field!r} and its old spelling {alias!r} disagree; give --text-field only",
+            param_hint="--text-field",
+        )
+    return alias
 
 
 @app.command()
 def embed(
     input: Path = typer.Argument(..., help="Input file: .txt (a text per line), .jsonl, .csv or .parquet."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file: .npy (matrix) or .parquet (id, vector)."),
-    field: str = typer.Option(
-        "text", "--field", "--column", help="JSON field / CSV or parquet column holding the text."
-    ),
+    text_field: str = TextFieldOption,
+    text_field_alias: str = TextFieldAliasOption,
     id_field: str = typer.Option(None, "--id-field", help="Field holding an id (default: the line or row number)."),
     model: str = ModelOption,
     prompt: str = typer.Option(None, help='Prefix for every text, e.g. "query: ".'),
@@ -44,7 +67,9 @@ def embed(
         raise typer.BadParameter(
             f"unknown output extension {output.suffix or '(none)'!r}; use .npy or .parquet", param_hint="--output"
         )
-    records = list(read_records(input, text_field=field, id_field=id_field, errors=errors))
+    records = list(
+        read_records(input, text_field=text_field_of(text_field, text_field_alias), id_field=id_field, errors=errors)
+    )
     encoder = Encoder(model, backend=backend, cache=(cache_path or True) if cache else None)
     vectors = encoder.encode(
         [r.text for r in records],
@@ -107,12 +132,7 @@ def info(
     """Print the model, its dimension, max length, pooling and backend (and why auto chose it)."""
     from simvec.encoders import Encoder
 
-    details = Encoder(model, backend=backend).info()
-    if as_json:
-        print_json(details)
-        return
-    for key, value in details.items():
-        typer.echo(f"{key:>15}: {value}")
+    print_details(Encoder(model, backend=backend).info(), as_json)
 
 
 @app.command()

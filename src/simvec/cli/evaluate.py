@@ -1,4 +1,4 @@
-"""`simvec eval ...`: standard benchmarks, with confidence intervals."""
+"""`simvec eval sts` and `simvec eval retrieval`: standard benchmarks, scored as MTEB and BEIR score them."""
 
 from __future__ import annotations
 
@@ -50,5 +50,64 @@ def eval_sts(
             "",
             f"{sum(r.pearson for r in results) / len(results):.2f}",
             "",
+        )
+    Console().print(table)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    data: Path = typer.Option(..., "--data", help="BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),
+    mode: str = typer.Option("dense", help="dense (exact search), keyword (BM25), hybrid, or all."),
+    split: str = typer.Option("test", help="qrels split."),
+    model: str = ModelOption,
+    cache_dir: Path = typer.Option(
+        None, "--cache-dir", help="Where the corpus collection (its embeddings) is kept (default ~/.cache/simvec)."
+    ),
+    adapt_on: str = typer.Option(
+        None, "--adapt-on", help="train (qrels/train.tsv, else a seeded random half) or half: base vs adapted on test."
+    ),
+    adapter: bool = typer.Option(False, "--adapter", help="With --adapt-on: train a query adapter (the default)."),
+    finetuned: Path = typer.Option(None, "--finetuned", help="With --adapt-on: evaluate this fine-tuned model."),
+    truncate_dim: int = typer.Option(None, "--truncate-dim", help="With --adapt-on: Matryoshka-truncate vectors."),
+    seed: int = typer.Option(0, help="With --adapt-on: seed of the half/half split and of training."),
+    as_json: bool = JsonOption,
+) -> None:
+    """nDCG@10, MRR@10, Recall@100 and MAP@100 (pytrec_eval); dense mode adds HNSW recall@10 vs exact."""
+    from simvec.eval.retrieval import MODES, evaluate_retrieval
+
+    if adapt_on is not None or adapter or finetuned is not None:  # domain adaptation: simvec.cli.adapt
+        from simvec.cli.adapt import run_eval_adaptation
+
+        if adapter and finetuned is not None:
+            raise typer.BadParameter("choose --adapter or --finetuned DIR, not both", param_hint="--adapter")
+        run_eval_adaptation(
+            data,
+            adapt_on=adapt_on or "train",
+            finetuned=finetuned,
+            model=model,
+            truncate_dim=truncate_dim,
+            seed=seed,
+            cache_dir=cache_dir,
+            as_json=as_json,
+        )
+        return
+
+    if mode != "all" and mode not in MODES:
+        raise typer.BadParameter(f"unknown mode {mode!r}; valid: {', '.join(MODES)}, all", param_hint="--mode")
+    modes = MODES if mode == "all" else (mode,)
+    results = evaluate_retrieval(data, modes=modes, model=model, split=split, cache_dir=cache_dir)
+    if as_json:
+        print_json({"results": [r.as_dict() for r in results]})
+        return
+    table = Table(
+        title=f"Retrieval — {results[0].dataset} ({results[0].queries} queries, {results[0].documents} documents)"
+    )
+    for column in ("mode", "nDCG@10", "MRR@10", "Recall@100", "MAP@100", "HNSW recall@10"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for r in results:
+        m = r.metrics
+        hnsw = f"{r.hnsw_recall_at_10:.4f}" if r.hnsw_recall_at_10 is not None else ""
+        table.add_row(
+            r.mode, f"{m['ndcg@10']:.4f}", f"{m['mrr@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['map@100']:.4f}", hnsw
         )
     Console().print(table)

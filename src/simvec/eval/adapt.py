@@ -25,18 +25,10 @@ import numpy as np
 
 from simvec.encoders import Encoder
 from simvec.errors import InputError, InputFileError
-from simvec.eval.retrieval import (
-    RUN_DEPTH,
-    BeirData,
-    _field,
-    _jsonl,
-    build_collection,
-    collection_for,
-    default_cache_dir,
-    read_beir,
-    score_run,
-    trec_run,
-)
+from simvec.eval import readers
+from simvec.eval.readers import BeirData, read_beir
+from simvec.eval.retrieval import RUN_DEPTH, build_collection, collection_for, default_cache_dir, score_run, trec_run
+from simvec.sources import read_records
 from simvec.store import Collection
 from simvec.tasks.adapt import AdapterConfig
 from simvec.tasks.finetune import METADATA_FILE, finetune_metadata
@@ -59,17 +51,19 @@ class Judgements:
 
 
 def read_queries(path: str | Path) -> dict[str, str]:
-    """Queries from a BEIR queries.jsonl (`_id`, `text`): id -> text."""
-    path = Path(path)
-    return {_field(row, "_id", path, line): _field(row, "text", path, line) for line, row in _jsonl(path)}
+    """Queries id -> text, read as `simvec.eval.readers.read_queries` reads them (.jsonl with `_id`, .txt, ...)."""
+    ids, texts = readers.read_queries(path)
+    return dict(zip(ids, texts, strict=True))
 
 
 def read_corpus(path: str | Path) -> dict[str, str]:
-    """Documents from a BEIR corpus.jsonl (`_id`, `title`, `text`): id -> title + " " + text, as eval.retrieval."""
+    """Documents from a BEIR corpus.jsonl (`_id`, `title`, `text`): id -> title + " " + text, as `read_beir`."""
     path = Path(path)
+    if not path.is_file():
+        raise InputFileError(str(path), f"no such file ({readers.BEIR_LAYOUT})")
     return {
-        _field(row, "_id", path, line): (str(row.get("title") or "") + " " + _field(row, "text", path, line)).strip()
-        for line, row in _jsonl(path)
+        doc.id: (str(doc.metadata.get("title") or "") + " " + doc.text).strip()
+        for doc in read_records(path, id_field="_id")
     }
 
 

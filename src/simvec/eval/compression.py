@@ -9,18 +9,24 @@ memory-mapped rescoring rows (read per candidate; the 8-byte label per vector th
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from simvec.atomic import atomic_write
+from simvec.encoders import Encoder
+from simvec.errors import CodecError
+from simvec.eval.readers import BeirData, read_beir
+from simvec.eval.retrieval import build_collection, collection_for, default_cache_dir, ranked_run, score_run
 from simvec.index import exact_search
 from simvec.index.compressed import CodeIndex, RescoreStore, rescore
-from simvec.vectors.codecs import (
-    CodecError,
+from simvec.vectors.compression_spec import (
     CompressionSpec,
     disk_bytes_per_vector,
     parse_compression,
@@ -28,6 +34,7 @@ from simvec.vectors.codecs import (
 )
 
 K = 10
+Progress = Callable[[str], None]  # receives one line of progress ("measuring pq48", "skipped ...")
 ST_RESCORE_MULTIPLIER = 4  # sentence-transformers' semantic_search_faiss default for binary rescoring
 
 
@@ -129,20 +136,17 @@ class Workbench:
     def _ndcg(self, scores: np.ndarray, labels: np.ndarray) -> float | None:
         if self.qrels is None:
             return None
-        from simvec.eval.retrieval import score_run
-
-        run = {
-            qid: {
-                str(self.ids[label - 1]): float(score)
-                for label, score in zip(row_labels, row_scores, strict=False)
-                if label > 0
-            }
-            for qid, row_labels, row_scores in zip(self.query_ids, labels, scores, strict=False)
-        }
-        return score_run(self.qrels, run)["ndcg@10"]
+        # labels are 1-based positions in self.ids; FAISS pads missing hits with -1 (a negative position)
+        return score_run(self.qrels, ranked_run(self.query_ids, self.ids, scores, labels - 1))["ndcg@10"]
 
     def _result(
-        self, config: str, spec: CompressionSpec | None, scores, labels, seconds: float, anchor=None
+        self,
+        config: str,
+        spec: CompressionSpec | None,
+        scores: np.ndarray,
+        labels: np.ndarray,
+        seconds: float,
+        anchor: str | None = None,
     ) -> Measurement:
         recall = float(
             np.mean(
@@ -210,32 +214,32 @@ class Workbench:
         return result
 
 
+def beir_workbench(
+    directory: str | Path, encoder: Encoder, *, split: str = "test", cache_dir: str | Path | None = None
+) -> tuple[Workbench, BeirData]:
+    """A BEIR dataset's corpus vectors (embedded once, kept in the cached corpus collection) and judged queries."""
+    beir = read_beir(directory, split)
+    path = collection_for(beir, Path(cache_dir) if cache_dir else default_cache_dir(), encoder)
+    with build_collection(beir, path, encoder) as collection:  # embeds only documents not cached yet
+        ids, vectors = collection.matrix()
+    query_ids = list(beir.queries)
+    queries = encoder.encode_queries([beir.queries[q] for q in query_ids], show_progress=False)
+    return Workbench(ids, vectors, queries, query_ids=query_ids, qrels=beir.qrels), beir
+
+
 def _no_missing(labels: np.ndarray) -> np.ndarray:
     raise AssertionError(f"{len(labels)} labels missing from a freshly written rescoring file")
 
 
-# Anchors quoted in issue 4 (SciFact, default model): config -> (description, retention claimed there)
-ANCHORS = {
-    "int8": ("int8", 1.001),
-    "binary": ("binary Hamming alone", 0.909),
-    "binary+float-query-vs-bits": ("binary + float query vs bits (sentence-transformers)", 0.964),
-    "binary+int8x10": ("binary top-100 rescored with int8", 0.996),
-    "pq48": ("PQ 48 bytes", 0.976),
-    "t256-float32": ("truncation to 256 dims", 0.984),
-    "t128-float32": ("truncation to 128 dims", 0.933),
-}
-
-
-def run_benchmark(workbench: Workbench, specs: list[str | dict] | None = None, *, progress=None) -> list[Measurement]:
+def run_benchmark(
+    workbench: Workbench, specs: list[str | dict] | None = None, *, progress: Progress | None = None
+) -> list[Measurement]:
     """float32 exact, the sentence-transformers binary anchor, and every spec of the grid, in one run."""
     results = [workbench.exact(), workbench.measure_binary_asymmetric()]
     for spec in specs if specs is not None else bench_specs(workbench.dimension):
         if progress:
             progress(f"measuring {spec}")
         results.append(workbench.measure(spec))
-    for result in results:
-        if result.config in ANCHORS:
-            result.anchor = f"{ANCHORS[result.config][0]} (issue: {ANCHORS[result.config][1]:.1%})"
     return results
 
 
@@ -247,38 +251,6 @@ def pareto_front(results: list[Measurement]) -> list[Measurement]:
             front.append(result)
             best = result.retention or 0
     return front
-
-
-TARGETS = (
-    ("int8 at 4x less RAM", 0.995, 384, "int8"),
-    (">= 99% at <= 48 B/vector", 0.99, 48, None),
-    (">= 97% at <= 24 B/vector", 0.97, 24, None),
-)
-
-
-def check_targets(results: list[Measurement]) -> list[dict]:
-    """Issue 4's targets: met, or by how much the best candidate misses."""
-    rows = []
-    for name, retention, ram, config in TARGETS:
-        pool = [r for r in results if r.ram_bytes_per_vector <= ram and (config is None or r.config == config)]
-        best = max(pool, key=lambda r: r.retention or 0) if pool else None
-        met = best is not None and (best.retention or 0) >= retention
-        cheapest = min(
-            (r for r in pool if (r.retention or 0) >= retention),
-            key=lambda r: (r.ram_bytes_per_vector, -(r.retention or 0)),
-            default=None,
-        )
-        pick = cheapest if met else best
-        rows.append(
-            {
-                "target": name,
-                "met": met,
-                "config": pick.config if pick else None,
-                "retention": pick.retention if pick else None,
-                "shortfall": 0.0 if met or not best else retention - (best.retention or 0),
-            }
-        )
-    return rows
 
 
 def plot(results: list[Measurement], path: str | Path, title: str) -> None:
@@ -366,6 +338,14 @@ def plot(results: list[Measurement], path: str | Path, title: str) -> None:
 # ---- the tuner -------------------------------------------------------------------------------------
 
 
+TUNE_FILE = "tune.json"  # `simvec tune` leaves its measurements in the collection's directory; the console charts them
+
+
+def save_tune_report(directory: Path, report: dict) -> None:
+    """Keep the last `simvec tune` report (JSON) beside the collection it measured."""
+    atomic_write(Path(directory) / TUNE_FILE, lambda handle: handle.write(json.dumps(report, indent=1).encode()))
+
+
 @dataclass
 class TuneResult:
     """What the tuner measured and what it chose (None when nothing met the target)."""
@@ -389,7 +369,12 @@ def pseudo_queries(texts: list[str], n: int = 200, seed: int = 0) -> list[str]:
 
 
 def tune(
-    workbench: Workbench, ram_budget: int, min_retention: float, specs: list[str | dict] | None = None, *, progress=None
+    workbench: Workbench,
+    ram_budget: int,
+    min_retention: float,
+    specs: list[str | dict] | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> TuneResult:
     """The cheapest configuration (RAM, then disk) within the budget whose retention meets the target."""
     metric = "nDCG@10 retention" if workbench.qrels is not None else "recall@10 vs float32 exact"

@@ -7,10 +7,9 @@ skips. Metrics come from pytrec_eval (trec_eval's own code): nDCG@10, MRR@10, Re
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,23 +18,13 @@ import pytrec_eval
 
 from simvec.encoders import Encoder
 from simvec.encoders.artifacts import cache_dir
-from simvec.errors import InputError, InputFileError
+from simvec.eval.readers import BeirData, read_beir
 from simvec.store import Collection
+from simvec.types import MODES, Mode, one_of
 
-MODES = ("dense", "keyword", "hybrid")
 RUN_DEPTH = 100  # hits kept per query: enough for Recall@100 and MAP@100
 # Our metric names -> pytrec_eval measure keys; MRR@10 is recip_rank over runs cut at depth 10.
 MEASURES = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "map@100": "map_cut_100"}
-
-
-@dataclass
-class BeirData:
-    """A BEIR dataset: documents (id -> text), queries (id -> text) with judgements, qrels (qid -> {docid: grade})."""
-
-    name: str
-    corpus: dict[str, str]
-    queries: dict[str, str]
-    qrels: dict[str, dict[str, int]]
 
 
 @dataclass
@@ -43,7 +32,7 @@ class RetrievalResult:
     """Mean metrics over the judged queries for one search mode."""
 
     dataset: str
-    mode: str
+    mode: Mode
     queries: int
     documents: int
     metrics: dict[str, float]
@@ -52,63 +41,6 @@ class RetrievalResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    if not path.is_file():
-        raise InputFileError(
-            str(path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)"
-        )
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if raw.strip():
-                try:
-                    yield line, json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise InputFileError(str(path), f"invalid JSON: {exc.msg}", line) from None
-
-
-def _field(row: dict, name: str, path: Path, line: int) -> str:
-    if name not in row:
-        raise InputFileError(str(path), f"missing field {name!r}", line)
-    return str(row[name])
-
-
-def read_beir(directory: str | Path, split: str = "test") -> BeirData:
-    """Read a BEIR dataset; only the queries judged in qrels/<split>.tsv are kept."""
-    directory = Path(directory)
-    qrels_path = directory / "qrels" / f"{split}.tsv"
-    if not qrels_path.is_file():
-        raise InputFileError(
-            str(qrels_path), "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv)"
-        )
-    qrels: dict[str, dict[str, int]] = {}
-    with qrels_path.open(encoding="utf-8", newline="") as handle:
-        for line, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
-            if line == 1 and row and row[0] == "query-id":
-                continue
-            if len(row) != 3:
-                raise InputFileError(str(qrels_path), f"expected 3 tab-separated fields, got {len(row)}", line)
-            try:
-                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-            except ValueError:
-                raise InputFileError(str(qrels_path), f"score {row[2]!r} is not an integer", line) from None
-    corpus_path, queries_path = directory / "corpus.jsonl", directory / "queries.jsonl"
-    corpus = {
-        _field(row, "_id", corpus_path, line): (
-            str(row.get("title") or "") + " " + _field(row, "text", corpus_path, line)
-        ).strip()
-        for line, row in _jsonl(corpus_path)
-    }
-    queries = {
-        qid: _field(row, "text", queries_path, line)
-        for line, row in _jsonl(queries_path)
-        if (qid := _field(row, "_id", queries_path, line)) in qrels
-    }
-    missing = sorted(set(qrels) - set(queries))
-    if missing:
-        raise InputFileError(str(queries_path), f"{len(missing)} judged queries are missing, e.g. {missing[0]!r}")
-    return BeirData(directory.resolve().name, corpus, queries, {qid: qrels[qid] for qid in queries})
 
 
 def default_cache_dir() -> Path:
@@ -141,6 +73,16 @@ def trec_run(results: list[list], query_ids: list[str], depth: int) -> dict[str,
     }
 
 
+def ranked_run(
+    query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray, positions: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """{qid: {docid: score}} from ranked rows of (scores, positions in `doc_ids`); a negative position is no hit."""
+    return {
+        qid: {str(doc_ids[p]): float(s) for s, p in zip(row_scores, row_positions, strict=True) if p >= 0}
+        for qid, row_scores, row_positions in zip(query_ids, scores, positions, strict=True)
+    }
+
+
 def score_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str, float]:
     """Mean nDCG@10, MRR@10, Recall@100 and MAP@100 over the queries in qrels, with pytrec_eval.
 
@@ -170,7 +112,7 @@ def hnsw_recall_at_10(collection_path: Path, encoder: Encoder, query_vectors: np
 def evaluate_retrieval(
     directory: str | Path,
     *,
-    modes: tuple[str, ...] = ("dense",),
+    modes: tuple[Mode, ...] = ("dense",),
     model: str | Path | Encoder | None = None,
     split: str = "test",
     cache_dir: str | Path | None = None,
@@ -178,8 +120,7 @@ def evaluate_retrieval(
 ) -> list[RetrievalResult]:
     """Evaluate each search mode on a BEIR dataset; dense mode also reports HNSW recall@10 vs exact."""
     for mode in modes:
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        one_of(mode, MODES, "mode")
     data = read_beir(directory, split)
     encoder = model if isinstance(model, Encoder) else Encoder(model)
     path = collection_for(data, Path(cache_dir) if cache_dir else default_cache_dir(), encoder)

@@ -9,14 +9,22 @@ from __future__ import annotations
 import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from scipy import stats
 
 from simvec.errors import InputError, InputFileError
+from simvec.vectors.similarity import paired
 
 STSB_SPLITS = ("train", "dev", "test")
 SEMEVAL_YEARS = ("STS12", "STS13", "STS14", "STS15", "STS16")
+
+
+class TextEncoder(Protocol):
+    """What STS scoring needs: simvec's `Encoder`, or a benchmark's wrapper around another library."""
+
+    def encode(self, texts: list[str], batch_size: int = ...) -> np.ndarray: ...
 
 
 @dataclass
@@ -47,6 +55,13 @@ class STSResult:
         return asdict(self)
 
 
+def _score(text: str, path: Path, line: int) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InputFileError(str(path), f"score {text.strip()!r} is not a number", line) from None
+
+
 def read_stsb(directory: str | Path, split: str = "test") -> STSPairs:
     """Read `sts-{split}.csv` (tab-separated, first 7 fields, no quoting) from an STS-B directory."""
     if split not in STSB_SPLITS:
@@ -61,10 +76,7 @@ def read_stsb(directory: str | Path, split: str = "test") -> STSPairs:
                 raise InputFileError(
                     str(path), f"expected at least 7 tab-separated fields, got {len(fields)}", line_number
                 )
-            try:
-                gold.append(float(fields[4]))
-            except ValueError:
-                raise InputFileError(str(path), f"score {fields[4]!r} is not a number", line_number) from None
+            gold.append(_score(fields[4], path, line_number))
             first.append(fields[5])
             second.append(fields[6])
     return STSPairs(f"STSBenchmark-{split}", first, second, np.asarray(gold, dtype=np.float64))
@@ -90,10 +102,7 @@ def read_semeval_pair(input_file: Path, gold_file: Path, name: str) -> STSPairs:
         fields = pair.split("\t")
         if len(fields) < 2:
             raise InputFileError(str(input_file), "expected two tab-separated sentences", line_number)
-        try:
-            gold.append(float(score))
-        except ValueError:
-            raise InputFileError(str(gold_file), f"score {score.strip()!r} is not a number", line_number) from None
+        gold.append(_score(score, gold_file, line_number))
         first.append(fields[0])
         second.append(fields[1])
     return STSPairs(name, first, second, np.asarray(gold, dtype=np.float64))
@@ -160,17 +169,17 @@ def correlations(predicted: np.ndarray, gold: np.ndarray, n_resamples: int = 100
     return out
 
 
-def cosine_scores(encoder, pairs: STSPairs, batch_size: int = 64) -> np.ndarray:
+def cosine_scores(encoder: TextEncoder, pairs: STSPairs, batch_size: int = 64) -> np.ndarray:
     """Cosine similarity of each pair's embeddings (each distinct sentence embedded once)."""
     unique = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
     position = {s: i for i, s in enumerate(unique)}
     vectors = encoder.encode(unique, batch_size=batch_size)
-    a = vectors[[position[s] for s in pairs.sentences1]]
-    b = vectors[[position[s] for s in pairs.sentences2]]
-    return (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    first = vectors[[position[s] for s in pairs.sentences1]]
+    second = vectors[[position[s] for s in pairs.sentences2]]
+    return paired(first, second, "cosine")
 
 
-def evaluate_sts(encoder, pairs: STSPairs, n_resamples: int = 1000, seed: int = 0) -> STSResult:
+def evaluate_sts(encoder: TextEncoder, pairs: STSPairs, n_resamples: int = 1000, seed: int = 0) -> STSResult:
     """Embed the pairs with `encoder` and score them."""
     scores = cosine_scores(encoder, pairs)
     return STSResult(dataset=pairs.name, pairs=len(pairs), **correlations(scores, pairs.scores, n_resamples, seed))

@@ -32,7 +32,9 @@ from simvec.index.base import (
     labels_at,
     read_header,
 )
-from simvec.vectors.codecs import CompressionSpec, Compressor, ScalarCodec
+from simvec.vectors.codecs import ScalarCodec
+from simvec.vectors.compression_spec import CompressionSpec
+from simvec.vectors.compressor import Compressor
 
 _CODES_MAGIC = b"SIMVECCX1\n"
 _RESCORE_MAGIC = b"SIMVECRS1\n"

@@ -22,13 +22,18 @@ from simvec.server.collections import CollectionRegistry
 from simvec.server.config import ServerConfig
 from simvec.server.metrics import Metrics
 from simvec.server.middleware import BodySizeLimit
-from simvec.server.routes import collections, models
+from simvec.server.routes import collections, console, explore, models
 from simvec.server.state import ServerState, error
 
 log = logging.getLogger("simvec.server")
 ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 500)}
 OPEN_PATHS = ("/healthz",)
 ERROR_KINDS = {404: "not_found", 409: "conflict", 413: "request_too_large", 501: "not_implemented"}
+
+
+def is_open(path: str) -> bool:
+    """Paths served without an API key: the health check and the web console's pages (which hold no data)."""
+    return path in OPEN_PATHS or console.is_open(path)
 
 
 def create_app(config: ServerConfig | None = None, encoder: Encoder | None = None) -> FastAPI:
@@ -100,7 +105,7 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        if keys and request.url.path not in OPEN_PATHS and not authorised(request):
+        if keys and not is_open(request.url.path) and not authorised(request):
             response = error(
                 401, "missing or invalid API key: send 'Authorization: Bearer <key>'", "authentication_error"
             )
@@ -115,6 +120,6 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
 
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
-    for routes in (models, collections):
+    for routes in (models, collections, explore, console):
         app.include_router(routes.router)
     return app

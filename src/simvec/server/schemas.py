@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from simvec.types import CollectionMetric, Metric, Mode
+
 
 class EmbeddingRequest(BaseModel):
     """OpenAI's embeddings request."""
@@ -41,7 +43,7 @@ class SimilarityRequest(BaseModel):
     pairs: list[tuple[str, str]] | None = None
     texts: list[str] | None = None
     others: list[str] | None = None
-    metric: Literal["cosine", "dot", "euclidean", "manhattan"] = "cosine"
+    metric: Metric = "cosine"
 
 
 class SimilarityResponse(BaseModel):
@@ -54,7 +56,7 @@ class SimilarityResponse(BaseModel):
 class CollectionCreate(BaseModel):
     name: str
     index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
-    metric: Literal["cosine", "dot", "euclidean"] = "cosine"
+    metric: CollectionMetric = "cosine"
 
 
 class CollectionInfo(BaseModel):
@@ -97,7 +99,7 @@ class SearchRequest(BaseModel):
     query: str | list[float]
     k: int = Field(10, ge=1)
     filter: dict[str, Any] | None = None
-    mode: Literal["dense", "keyword", "hybrid"] = "dense"
+    mode: Mode = "dense"
     weights: tuple[float, float] | None = None
     adapter: bool = Field(True, description="Apply the collection's query adapter, if it has one.")
 

@@ -30,12 +30,11 @@ from simvec.store.search import rank_queries
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
 from simvec.tasks.adapt import AdapterConfig, QueryAdapter
-from simvec.vectors.codecs import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
+from simvec.types import COLLECTION_METRICS, MODES, CollectionMetric, Mode
+from simvec.vectors.compression_spec import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
 
 DB_NAME = "collection.db"
-METRICS = ("cosine", "dot", "euclidean")
 INDEX_CHOICES = ("auto", "flat", "hnsw", "ivf")
-MODES = ("dense", "keyword", "hybrid")
 MAX_K = 10_000
 MAX_QUERIES = 100_000
 MAX_BATCH_SIZE = 10_000
@@ -72,7 +71,7 @@ class Collection:
         *,
         model: str | Path | Encoder | None = None,
         index: str = "auto",
-        metric: str = "cosine",
+        metric: CollectionMetric = "cosine",
         compression: str | dict | CompressionSpec | None = None,
         rescore: str | None = None,
         rescore_multiplier: int | None = None,
@@ -83,14 +82,14 @@ class Collection:
         `index`: "auto" (flat up to `index_params.auto_hnsw_above` documents, HNSW above), "flat", "hnsw" or "ivf".
         `metric`: "cosine" (vectors stored unit-length), "dot" or "euclidean".
         `compression`: keep compact codes in RAM instead of float32 vectors ("int8", "binary", "binary-itq", "pq48",
-        {"truncate_dim": 256, "codec": "binary"}, ... see simvec.vectors.codecs); `rescore` ("int8", "float32",
+        {"truncate_dim": 256, "codec": "binary"}, ... see simvec.vectors.compression_spec); `rescore` ("int8", "float32",
         "none") re-ranks `rescore_multiplier` x k candidates with vectors memory-mapped from disk.
         `index_params`: see `IndexParams` (HNSW M/efConstruction, the auto-HNSW size, the exact-filter size).
         """
         if index not in INDEX_CHOICES:
             raise CollectionError(f"unknown index {index!r}; valid: {', '.join(INDEX_CHOICES)}")
-        if metric not in METRICS:
-            raise CollectionError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+        if metric not in COLLECTION_METRICS:
+            raise CollectionError(f"unknown metric {metric!r}; valid: {', '.join(COLLECTION_METRICS)}")
         path = Path(path)
         if (path / DB_NAME).exists():
             raise CollectionError(f"a collection already exists at {path}; open it with Collection.open")
@@ -413,7 +412,7 @@ class Collection:
         k: int = 10,
         *,
         filter: dict | None = None,
-        mode: str = "dense",
+        mode: Mode = "dense",
         weights: Sequence[float] | None = None,
         exact: bool = False,
         ef_search: int | None = None,

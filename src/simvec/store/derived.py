@@ -18,7 +18,7 @@ from simvec.errors import CodecError, CollectionError
 from simvec.index import CodeIndex, Index, RescoreStore, VectorIndex, exact_search, rescore
 from simvec.index.faiss_index import HNSW_EF_CONSTRUCTION, HNSW_M
 from simvec.store.protocol import Store
-from simvec.vectors.codecs import CompressionSpec
+from simvec.vectors.compression_spec import CompressionSpec
 
 MAX_CANDIDATES = 100_000  # first-stage candidates per query, whatever k x rescore_multiplier asks for
 REBUILD_DEAD_FRACTION = 0.2  # rebuild the index when this share of its vectors is deleted or replaced
@@ -52,8 +52,9 @@ class IndexParams:
         if unknown:
             raise CollectionError(f"unknown index_params {unknown}; valid: {', '.join(sorted(known))}")
         for name, value in given.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < (2 if name == "hnsw_m" else 0):
-                raise CollectionError(f"index_params[{name!r}] must be a non-negative integer, got {value!r}")
+            minimum = 2 if name == "hnsw_m" else 0  # an HNSW graph needs at least two links per node
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise CollectionError(f"index_params[{name!r}] must be an integer >= {minimum}, got {value!r}")
         return cls(**given)
 
     def as_dict(self) -> dict[str, int]:

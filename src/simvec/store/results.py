@@ -8,12 +8,14 @@ from typing import TypedDict
 
 import numpy as np
 
+from simvec.types import Mode
+
 
 class SearchOptions(TypedDict, total=False):
     """Keyword options shared by `Collection.search` and `Collection.search_batch`."""
 
     filter: dict | None
-    mode: str
+    mode: Mode
     weights: Sequence[float] | None
     exact: bool
     ef_search: int | None

@@ -11,7 +11,7 @@ from simvec.store.derived import DerivedIndexes
 from simvec.store.fusion import RRF_K, reciprocal_rank_fusion
 from simvec.store.protocol import Store
 from simvec.store.results import Hit
-from simvec.vectors.codecs import CompressionSpec
+from simvec.vectors.compression_spec import CompressionSpec
 
 FUSION_DEPTH = 100  # hybrid: each ranking contributes its top max(k, FUSION_DEPTH) to the fusion
 

@@ -16,7 +16,7 @@ import numpy as np
 from simvec.encoders.encoder import as_text_list
 from simvec.encoders.models import ModelCard
 from simvec.errors import CodecError, CollectionError, InputError
-from simvec.vectors.codecs import CompressionSpec, parse_compression
+from simvec.vectors.compression_spec import CompressionSpec, parse_compression
 
 MAX_ID_CHARS = 1_024
 

@@ -6,39 +6,26 @@ A codec turns float32 vectors into compact codes (uint8 rows) and back. FAISS do
 make sign bits balanced). Only the sign-bit packing of `binary` is numpy. Each codec also makes the trained,
 empty FAISS index that stores exactly its codes (`make_index`), so the codes can be searched in RAM.
 
-A `CompressionSpec` names a whole pipeline (Matryoshka truncation, PCA, codec, rescoring); a `Compressor`
-fits and applies it. `parse_compression` accepts "int8", "binary", "binary-itq", "pq48", "opq32", ... or a dict.
-Everything here is pure: state goes in and out as bytes (`to_bytes` / `from_bytes`), never files.
+Which codec, with which reduction and rescoring, is a `CompressionSpec` (simvec.vectors.compression_spec);
+a `Compressor` (simvec.vectors.compressor) fits and applies one. Everything here is pure: no files.
 """
 
 from __future__ import annotations
-
-import io
-import json
-import re
-from dataclasses import asdict, dataclass, replace
 
 import faiss
 import numpy as np
 
 from simvec.errors import CodecError
-from simvec.vectors.reduce import Affine, fit_pca, truncate
+from simvec.vectors.reduce import Affine, fit_pca
 
 CODECS = ("float32", "float16", "int8", "binary", "pq")
 ROTATIONS = {"binary": ("none", "pca", "itq"), "pq": ("none", "opq")}
-RESCORE = ("none", "float32", "int8")
 PQ_BITS = 8  # 256 centroids per sub-quantizer: one byte per sub-vector
 PQ_MIN_TRAINING = 2**PQ_BITS  # k-means needs at least one training vector per centroid
-DEFAULT_RESCORE_MULTIPLIER = 10  # SciFact: binary top-100 rescored by int8 loses nothing measurable vs float32
-SPEC_HELP = (
-    'valid compression: "float32", "float16", "int8", "binary", "binary-pca", "binary-itq", "pq<m>" or "opq<m>" '
-    '(m bytes per vector, e.g. "pq48"), optionally with "t<dim>-" in front for Matryoshka truncation ("t256-binary"), '
-    'or a dict {"codec": ..., "truncate_dim": ..., "pca_dim": ..., "whiten": ..., "rotation": ..., "pq_m": ..., '
-    '"rescore": "none"|"float32"|"int8", "rescore_multiplier": ...}'
-)
 
 
-def _matrix(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
+def as_matrix(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
+    """`vectors` as a contiguous float32 (n, dim) matrix, or a CodecError naming the shape expected."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or (dim is not None and vectors.shape[1] != dim):
         raise CodecError(f"expected vectors of shape (n, {dim or 'd'}), got {vectors.shape}")
@@ -47,18 +34,6 @@ def _matrix(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
 
 def _faiss_metric(metric: str) -> int:
     return faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
-
-
-def _to_bytes(params: dict, arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, __params__=np.frombuffer(json.dumps(params).encode(), dtype=np.uint8), **arrays)
-    return buffer.getvalue()
-
-
-def _from_bytes(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    with np.load(io.BytesIO(data)) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    return json.loads(arrays.pop("__params__").tobytes()), arrays
 
 
 class Codec:
@@ -90,7 +65,7 @@ class Codec:
 
     def fit(self, vectors: np.ndarray) -> Codec:
         """Learn the codec's parameters (ranges, codebooks, rotation) from representative vectors."""
-        _matrix(vectors, self.dimension)
+        as_matrix(vectors, self.dimension)
         self.fitted = True
         return self
 
@@ -104,7 +79,7 @@ class Codec:
 
     def search_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """What `make_index` consumes: float vectors (or, for binary, packed bits) for queries and documents alike."""
-        return _matrix(vectors, self.dimension)
+        return as_matrix(vectors, self.dimension)
 
     def make_index(self, metric: str) -> faiss.Index | faiss.IndexBinary:
         """A trained, empty FAISS index that stores this codec's codes; search it with `search_vectors(queries)`."""
@@ -137,7 +112,7 @@ class ScalarCodec(Codec):
         return self.dimension * {"float32": 4, "float16": 2, "int8": 1}[self.name]
 
     def fit(self, vectors: np.ndarray) -> Codec:
-        vectors = _matrix(vectors, self.dimension)
+        vectors = as_matrix(vectors, self.dimension)
         if self.name == "int8":
             if not len(vectors):
                 raise CodecError("int8 calibrates its ranges on the vectors: fit needs at least one")
@@ -147,7 +122,7 @@ class ScalarCodec(Codec):
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        vectors = _matrix(vectors, self.dimension)
+        vectors = as_matrix(vectors, self.dimension)
         return vectors.view(np.uint8).copy() if self.sq is None else self.sq.compute_codes(vectors)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
@@ -195,7 +170,7 @@ class BinaryCodec(Codec):
         return self.dimension // 8
 
     def fit(self, vectors: np.ndarray) -> Codec:
-        vectors = _matrix(vectors, self.dimension)
+        vectors = as_matrix(vectors, self.dimension)
         if self.rotation != "none":
             if len(vectors) < max(2, self.dimension):
                 raise CodecError(
@@ -217,7 +192,7 @@ class BinaryCodec(Codec):
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        return np.packbits(self._rotate(_matrix(vectors, self.dimension)) > 0, axis=1)
+        return np.packbits(self._rotate(as_matrix(vectors, self.dimension)) > 0, axis=1)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -267,7 +242,7 @@ class PQCodec(Codec):
         return self.m
 
     def fit(self, vectors: np.ndarray) -> Codec:
-        vectors = _matrix(vectors, self.dimension)
+        vectors = as_matrix(vectors, self.dimension)
         if len(vectors) < PQ_MIN_TRAINING:
             raise CodecError(
                 f"{self.name} needs at least {PQ_MIN_TRAINING} training vectors (one per centroid of each sub-quantizer), "
@@ -283,7 +258,7 @@ class PQCodec(Codec):
         return self
 
     def search_vectors(self, vectors: np.ndarray) -> np.ndarray:
-        return self._rotate(_matrix(vectors, self.dimension))
+        return self._rotate(as_matrix(vectors, self.dimension))
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -332,204 +307,4 @@ def make_codec(codec: str, dimension: int, *, rotation: str = "none", pq_m: int 
         if pq_m is None:
             raise CodecError('pq needs pq_m (bytes per vector), e.g. "pq48" or {"codec": "pq", "pq_m": 48}')
         return PQCodec(dimension, pq_m, rotation)
-    raise CodecError(f"unknown codec {codec!r}; valid codecs: {', '.join(CODECS)}. {SPEC_HELP}")
-
-
-# ---- compression specs: reduction + codec + rescoring ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CompressionSpec:
-    """A compression pipeline: optional Matryoshka truncation and PCA, a codec, and how candidates are rescored."""
-
-    codec: str = "float32"
-    rotation: str = "none"
-    pq_m: int | None = None
-    truncate_dim: int | None = None
-    pca_dim: int | None = None
-    whiten: bool = False
-    rescore: str = "none"
-    rescore_multiplier: int = DEFAULT_RESCORE_MULTIPLIER
-
-    @property
-    def name(self) -> str:
-        """A short, unique label: "t256-binary-itq+int8x10", "pq48+float32x10", "int8"."""
-        parts = []
-        if self.truncate_dim:
-            parts.append(f"t{self.truncate_dim}")
-        if self.pca_dim:
-            parts.append(f"{'w' if self.whiten else ''}pca{self.pca_dim}")
-        if self.codec == "pq":
-            parts.append(f"{'opq' if self.rotation == 'opq' else 'pq'}{self.pq_m}")
-        else:
-            parts.append(self.codec + (f"-{self.rotation}" if self.rotation != "none" else ""))
-        name = "-".join(parts)
-        return name + (f"+{self.rescore}x{self.rescore_multiplier}" if self.rescore != "none" else "")
-
-    @property
-    def is_identity(self) -> bool:
-        """True when this spec is plain float32 search (the collection's uncompressed behaviour)."""
-        return self.codec == "float32" and not self.truncate_dim and not self.pca_dim and self.rescore == "none"
-
-    def reduced_dim(self, dimension: int) -> int:
-        return self.pca_dim or self.truncate_dim or dimension
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-_SHORT = re.compile(
-    r"^(?:t(?P<t>\d+)-)?(?:(?P<w>w?)pca(?P<p>\d+)-)?(?P<codec>float32|float16|int8|binary(?:-(?P<rot>pca|itq))?|(?P<o>o?)pq(?P<m>\d+))$"
-)
-
-
-def parse_compression(
-    spec: str | dict | CompressionSpec | None,
-    *,
-    dimension: int,
-    rescore: str | None = None,
-    rescore_multiplier: int | None = None,
-) -> CompressionSpec:
-    """A validated `CompressionSpec` from a short name, a dict or a spec; `rescore*` override the spec's own.
-
-    Binary and PQ codes rescore with int8 vectors by default; float32/float16/int8 codes do not rescore.
-    """
-    if spec is None:
-        spec = "float32"
-    if isinstance(spec, CompressionSpec):
-        fields = spec.as_dict()
-    elif isinstance(spec, str):
-        match = _SHORT.match(spec.strip().lower())
-        if not match:
-            raise CodecError(f"unknown compression {spec!r}; {SPEC_HELP}")
-        codec = match["codec"]
-        fields = {
-            "truncate_dim": int(match["t"]) if match["t"] else None,
-            "pca_dim": int(match["p"]) if match["p"] else None,
-            "whiten": bool(match["w"]),
-        }
-        if match["m"]:
-            fields.update(codec="pq", pq_m=int(match["m"]), rotation="opq" if match["o"] else "none")
-        elif codec.startswith("binary"):
-            fields.update(codec="binary", rotation=match["rot"] or "none")
-        else:
-            fields.update(codec=codec)
-    elif isinstance(spec, dict):
-        unknown = sorted(set(spec) - set(CompressionSpec.__dataclass_fields__))
-        if unknown:
-            raise CodecError(f"unknown compression key(s) {', '.join(map(repr, unknown))}; {SPEC_HELP}")
-        fields = dict(spec)
-        if isinstance(fields.get("codec"), str) and fields["codec"] != "pq" and _SHORT.match(fields["codec"]):
-            nested = parse_compression(fields.pop("codec"), dimension=dimension)  # {"codec": "pq48"} or "binary-itq"
-            fields = {**{k: v for k, v in nested.as_dict().items() if k in ("codec", "rotation", "pq_m")}, **fields}
-    else:
-        raise CodecError(f"compression must be a str or a dict, got {type(spec).__name__}; {SPEC_HELP}")
-    if "rescore" not in fields or fields["rescore"] is None:
-        fields["rescore"] = "int8" if fields.get("codec") in ("binary", "pq") else "none"
-    if rescore is not None:
-        fields["rescore"] = rescore
-    if rescore_multiplier is not None:
-        fields["rescore_multiplier"] = rescore_multiplier
-    fields.setdefault("rescore_multiplier", DEFAULT_RESCORE_MULTIPLIER)
-    fields["rotation"] = fields.get("rotation") or "none"
-    return _validate(CompressionSpec(**fields), dimension)
-
-
-def _validate(spec: CompressionSpec, dimension: int) -> CompressionSpec:
-    if spec.codec not in CODECS:
-        raise CodecError(f"unknown codec {spec.codec!r}; valid codecs: {', '.join(CODECS)}. {SPEC_HELP}")
-    if spec.rescore not in RESCORE:
-        raise CodecError(f"unknown rescore {spec.rescore!r}; valid: {', '.join(RESCORE)}")
-    for name in ("truncate_dim", "pca_dim", "rescore_multiplier"):
-        value = getattr(spec, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-            raise CodecError(f"{name} must be a positive integer, got {value!r}")
-    if spec.truncate_dim and spec.truncate_dim > dimension:
-        raise CodecError(f"truncate_dim {spec.truncate_dim} exceeds the dimension {dimension}")
-    if spec.pca_dim and spec.pca_dim > (spec.truncate_dim or dimension):
-        raise CodecError(f"pca_dim {spec.pca_dim} exceeds the dimension it reduces ({spec.truncate_dim or dimension})")
-    if not isinstance(spec.whiten, bool) or (spec.whiten and not spec.pca_dim):
-        raise CodecError("whiten must be a bool and needs pca_dim (whitening is a scaled PCA)")
-    if spec.codec != "pq" and spec.pq_m is not None:
-        raise CodecError(f"pq_m applies to the pq codec, not {spec.codec}")
-    make_codec(spec.codec, spec.reduced_dim(dimension), rotation=spec.rotation, pq_m=spec.pq_m)  # checks the rest
-    return spec
-
-
-class Compressor:
-    """A fitted `CompressionSpec`: reduce (truncate, PCA) then encode; `search_vectors` feeds the code index."""
-
-    def __init__(self, spec: CompressionSpec, dimension: int) -> None:
-        self.spec, self.dimension = _validate(spec, dimension), int(dimension)
-        self.codec = make_codec(spec.codec, spec.reduced_dim(dimension), rotation=spec.rotation, pq_m=spec.pq_m)
-        self.pca: Affine | None = None
-
-    def reduce(self, vectors: np.ndarray) -> np.ndarray:
-        """Truncate (then re-normalise, so cosine stays cosine) and project with the fitted PCA."""
-        vectors = _matrix(vectors, self.dimension)
-        if self.spec.truncate_dim:
-            vectors = truncate(vectors, self.spec.truncate_dim, renormalize=True)
-        return vectors if self.pca is None else self.pca.apply(vectors)
-
-    def fit(self, vectors: np.ndarray) -> Compressor:
-        vectors = _matrix(vectors, self.dimension)
-        if self.spec.pca_dim:
-            reduced = truncate(vectors, self.spec.truncate_dim, renormalize=True) if self.spec.truncate_dim else vectors
-            try:
-                self.pca = fit_pca(reduced, self.spec.pca_dim, whiten=self.spec.whiten)
-            except ValueError as exc:
-                raise CodecError(str(exc)) from None
-        self.codec.fit(self.reduce(vectors))
-        return self
-
-    def encode(self, vectors: np.ndarray) -> np.ndarray:
-        return self.codec.encode(self.reduce(vectors))
-
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        """Approximate vectors in the reduced space (what the first stage compares)."""
-        return self.codec.decode(codes)
-
-    def search_vectors(self, vectors: np.ndarray) -> np.ndarray:
-        return self.codec.search_vectors(self.reduce(vectors))
-
-    def make_index(self, metric: str) -> faiss.Index | faiss.IndexBinary:
-        """The trained, empty FAISS index holding this pipeline's codes."""
-        return self.codec.make_index(metric)
-
-    @property
-    def bytes_per_vector(self) -> int:
-        return self.codec.bytes_per_vector
-
-    def to_bytes(self) -> bytes:
-        params, arrays = self.codec.state()
-        if self.pca is not None:
-            arrays = {**arrays, "pca_mean": self.pca.mean, "pca_matrix": self.pca.matrix}
-        return _to_bytes({"spec": self.spec.as_dict(), "dimension": self.dimension, **params}, arrays)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Compressor:
-        params, arrays = _from_bytes(data)
-        compressor = cls(CompressionSpec(**params.pop("spec")), params.pop("dimension"))
-        if "pca_matrix" in arrays:
-            compressor.pca = Affine(arrays.pop("pca_mean"), arrays.pop("pca_matrix"))
-        compressor.codec.load_state(params, arrays)
-        return compressor
-
-
-def ram_bytes_per_vector(spec: CompressionSpec | None, dimension: int) -> int:
-    """Bytes per vector the first stage keeps in RAM (float32 vectors when `spec` is None)."""
-    if spec is None:
-        return 4 * dimension
-    return make_codec(spec.codec, spec.reduced_dim(dimension), rotation=spec.rotation, pq_m=spec.pq_m).bytes_per_vector
-
-
-def disk_bytes_per_vector(spec: CompressionSpec | None, dimension: int) -> int:
-    """Bytes per vector of the memory-mapped rescoring file (0 without a second stage)."""
-    if spec is None or spec.rescore == "none":
-        return 0
-    return dimension * (4 if spec.rescore == "float32" else 1)
-
-
-def with_rescore(spec: CompressionSpec, rescore: str, multiplier: int | None = None) -> CompressionSpec:
-    """The same codes with another second stage."""
-    return replace(spec, rescore=rescore, rescore_multiplier=multiplier or spec.rescore_multiplier)
+    raise CodecError(f"unknown codec {codec!r}; valid codecs: {', '.join(CODECS)}")

@@ -9,15 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from simvec.errors import InputError
+from simvec.types import PRECISIONS, Precision, one_of
 
-PRECISIONS = ("float32", "float16", "int8", "uint8", "binary", "ubinary")
 
-
-def check_precision(precision: str) -> str:
+def check_precision(precision: str) -> Precision:
     """Return `precision` if simvec knows it, else raise a ValueError listing the valid ones."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; valid precisions: {', '.join(PRECISIONS)}")
-    return precision
+    return one_of(precision, PRECISIONS, "precision")
 
 
 def int8_ranges(calibration: np.ndarray) -> np.ndarray:
@@ -30,7 +27,7 @@ def int8_ranges(calibration: np.ndarray) -> np.ndarray:
 
 def quantize(
     embeddings: np.ndarray,
-    precision: str,
+    precision: Precision,
     *,
     ranges: np.ndarray | None = None,
     calibration: np.ndarray | None = None,

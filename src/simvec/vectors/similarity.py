@@ -1,8 +1,9 @@
 """Similarity and distance between embedding matrices, and exact top-k: pure numpy/scipy.
 
 Pairwise functions take (n, d) and (m, d) arrays (1-D arrays count as one row) and return an
-(n, m) float32 matrix. `cosine` and `dot` are similarities (higher is closer); `euclidean` and
-`manhattan` are distances (lower is closer).
+(n, m) float32 matrix; `paired` scores row i of a against row i of b. `cosine` and `dot` are similarities
+(higher is closer); `euclidean` and `manhattan` are distances (lower is closer). Ranked results come as
+(scores, indices), the order FAISS and the index layer use.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 from simvec.errors import InputError
+from simvec.types import METRICS, Metric, one_of
 
-METRICS = ("cosine", "dot", "euclidean", "manhattan")
 _DISTANCES = ("euclidean", "manhattan")
 # Queries are scored against all documents this many at a time, bounding the score matrix.
 _QUERY_BLOCK = 1024
@@ -63,22 +64,42 @@ def manhattan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cdist(a, b, "cityblock").astype(np.float32)
 
 
-def pairwise(a: np.ndarray, b: np.ndarray, metric: str = "cosine") -> np.ndarray:
+def check_metric(metric: str) -> Metric:
+    """Return `metric` if simvec knows it, else raise an InputError listing the valid ones."""
+    return one_of(metric, METRICS, "metric")
+
+
+def pairwise(a: np.ndarray, b: np.ndarray, metric: Metric = "cosine") -> np.ndarray:
     """The `metric` matrix between rows of `a` and rows of `b`."""
-    if metric not in METRICS:
-        raise InputError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    check_metric(metric)
     return {"cosine": cosine, "dot": dot, "euclidean": euclidean, "manhattan": manhattan}[metric](a, b)
 
 
-def higher_is_closer(metric: str) -> bool:
+def paired(a: np.ndarray, b: np.ndarray, metric: Metric = "cosine") -> np.ndarray:
+    """Row-wise `metric`: a float32 vector whose item i compares row i of `a` with row i of `b`."""
+    check_metric(metric)
+    a, b = _pair(a, b)
+    if len(a) != len(b):
+        raise InputError(f"paired rows: a has {len(a)} rows, b has {len(b)}")
+    if metric == "cosine":
+        a, b = l2_normalize(a), l2_normalize(b)
+    if metric in ("cosine", "dot"):
+        return np.einsum("ij,ij->i", a, b)
+    difference = a - b
+    if metric == "euclidean":
+        return np.linalg.norm(difference, axis=1).astype(np.float32)
+    return np.abs(difference).sum(axis=1, dtype=np.float32)
+
+
+def higher_is_closer(metric: Metric) -> bool:
     """True for similarities (cosine, dot), False for distances."""
     return metric not in _DISTANCES
 
 
 def top_k(
-    query_vecs: np.ndarray, doc_vecs: np.ndarray, k: int, metric: str = "cosine"
+    query_vecs: np.ndarray, doc_vecs: np.ndarray, k: int, metric: Metric = "cosine"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest documents per query: (indices, scores), best first; 1-D query -> 1-D results.
+    """Exact k nearest documents per query: (scores, indices), best first; 1-D query -> 1-D results.
 
     Equal scores are ordered by document index. k larger than the number of documents returns them all.
     """
@@ -101,4 +122,4 @@ def top_k(
         order = np.lexsort((part, -part_scores), axis=1)
         indices[start : start + len(block)] = np.take_along_axis(part, order, axis=1)
         scores[start : start + len(block)] = np.take_along_axis(part_scores, order, axis=1) * sign
-    return (indices[0], scores[0]) if single else (indices, scores)
+    return (scores[0], indices[0]) if single else (scores, indices)

@@ -12,7 +12,7 @@ from simvec.server import schemas
 from simvec.server.metrics import CONTENT_TYPE_LATEST
 from simvec.server.state import ServerState, error, get_state
 from simvec.vectors.reduce import truncate
-from simvec.vectors.similarity import pairwise
+from simvec.vectors.similarity import paired, pairwise
 
 router = APIRouter()
 
@@ -72,7 +72,7 @@ async def similarity(body: schemas.SimilarityRequest, state: ServerState = Depen
     if body.pairs is not None:
         state.check_texts([t for pair in body.pairs for t in pair], "pairs")
         vectors, _ = await state.batcher.embed([t for pair in body.pairs for t in pair])
-        scores = [float(pairwise(vectors[i], vectors[i + 1], body.metric)[0, 0]) for i in range(0, len(vectors), 2)]
+        scores = paired(vectors[0::2], vectors[1::2], body.metric).tolist()
         return {"metric": body.metric, "scores": scores, "model": state.encoder.model_id}
     others = body.others if body.others is not None else []
     state.check_texts(body.texts + others, "texts")
