@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from simvec.cli import adapt as _adapt  # noqa: F401
 from simvec.cli import cache as _cache  # noqa: F401
 from simvec.cli import classify as _classify  # noqa: F401
 from simvec.cli import cluster as _cluster  # noqa: F401

@@ -1,4 +1,4 @@
-"""`simvec collection create|add|search|delete|info|compress|export`."""
+"""`simvec collection create|add|search|delete|info|compress|export|reembed`."""
 
 from __future__ import annotations
 
@@ -302,3 +302,28 @@ def export(
         columns = ["id", "text", "metadata"] + (["vector"] if vectors else [])
         pq.write_table(pa.table({c: [row[c] for row in rows] for c in columns}), output)
     typer.echo(f"wrote {len(rows)} documents to {output}", err=True)
+
+
+@collection_app.command("reembed")
+def reembed(
+    path: Path = PathArgument,
+    model: str = typer.Option(..., "--model", "-m", help="Model directory to re-embed with (e.g. a fine-tuned one)."),
+    batch_size: int = typer.Option(1000, "--batch-size", help="Documents per transaction (a killed run resumes)."),
+) -> None:
+    """Re-embed every stored text with another model; built beside PATH and swapped in when complete."""
+    from tqdm.auto import tqdm
+
+    from simvec.store.adapter import reembed as run_reembed
+
+    with tqdm(unit="doc", desc="Re-embedding", disable=not sys.stderr.isatty()) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = run_reembed(path, model, batch_size=batch_size, on_progress=progress)
+    typer.echo(
+        f"{path}: {result['documents']} documents re-embedded with {result['model']} "
+        f"(was {result['previous_model']}); the query adapter, if any, was dropped",
+        err=True,
+    )

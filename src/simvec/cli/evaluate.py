@@ -63,10 +63,34 @@ def eval_retrieval(
     cache_dir: Path = typer.Option(
         None, "--cache-dir", help="Where the corpus collection (its embeddings) is kept (default ~/.cache/simvec)."
     ),
+    adapt_on: str = typer.Option(
+        None, "--adapt-on", help="train (qrels/train.tsv, else a seeded random half) or half: base vs adapted on test."
+    ),
+    adapter: bool = typer.Option(False, "--adapter", help="With --adapt-on: train a query adapter (the default)."),
+    finetuned: Path = typer.Option(None, "--finetuned", help="With --adapt-on: evaluate this fine-tuned model."),
+    truncate_dim: int = typer.Option(None, "--truncate-dim", help="With --adapt-on: Matryoshka-truncate vectors."),
+    seed: int = typer.Option(0, help="With --adapt-on: seed of the half/half split and of training."),
     as_json: bool = JsonOption,
 ) -> None:
     """nDCG@10, MRR@10, Recall@100 and MAP@100 (pytrec_eval); dense mode adds HNSW recall@10 vs exact."""
     from simvec.eval.retrieval import MODES, evaluate_retrieval
+
+    if adapt_on is not None or adapter or finetuned is not None:  # domain adaptation: simvec.cli.adapt
+        from simvec.cli.adapt import run_eval_adaptation
+
+        if adapter and finetuned is not None:
+            raise typer.BadParameter("choose --adapter or --finetuned DIR, not both", param_hint="--adapter")
+        run_eval_adaptation(
+            data,
+            adapt_on=adapt_on or "train",
+            finetuned=finetuned,
+            model=model,
+            truncate_dim=truncate_dim,
+            seed=seed,
+            cache_dir=cache_dir,
+            as_json=as_json,
+        )
+        return
 
     if mode != "all" and mode not in MODES:
         raise typer.BadParameter(f"unknown mode {mode!r}; valid: {', '.join(MODES)}, all", param_hint="--mode")

@@ -108,6 +108,8 @@ class SearchRequest(BaseModel):
         description="Dense mode on a calibrated collection: only hits whose calibrated relevance reaches this.",
     )
 
+    adapter: bool = Field(True, description="Apply the collection's query adapter, if it has one.")
+
 
 class Hit(BaseModel):
     id: str

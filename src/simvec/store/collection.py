@@ -20,6 +20,7 @@ import numpy as np
 
 from simvec.encoders import Encoder, ModelCard, resolve_model, shared_encoder
 from simvec.errors import CollectionError
+from simvec.store import adapter as adapters
 from simvec.store import calibration as _calibration
 from simvec.store import cluster as clustering
 from simvec.store import dedup, schema, validate
@@ -30,6 +31,7 @@ from simvec.store.results import AddResult, Document, Hit, SearchOptions
 from simvec.store.search import rank_queries
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
+from simvec.tasks.adapt import AdapterConfig, QueryAdapter
 from simvec.tasks.dedup_results import Duplicates
 from simvec.tasks.relevance import Calibration
 from simvec.types import COLLECTION_METRICS, MODES, CollectionMetric, Mode
@@ -480,6 +482,7 @@ class Collection:
         ef_search: int | None = None,
         nprobe: int | None = None,
         min_relevance: float | None = None,
+        adapter: QueryAdapter | str | None = adapters.STORED,
     ) -> list[list[Hit]]:
         """The k best documents for each query (texts, or an (n, dimension) matrix): one hit list per query.
 
@@ -490,6 +493,9 @@ class Collection:
         and `nprobe` (IVF) trade speed for recall. Scores are similarities, or distances for euclidean.
         `min_relevance` (0..1, dense mode, calibrated collections: see `calibrate`) keeps only the hits whose
         calibrated relevance reaches it, possibly fewer than k or none, and sets each hit's `relevance`.
+
+        `adapter`: "stored" (the collection's query adapter, if it has one), None (off) or a `QueryAdapter`; it maps
+        query vectors (texts or vectors) for dense and hybrid search.
         """
         k = check_positive_int(k, "k", MAX_K)
         if mode not in MODES:
@@ -501,6 +507,8 @@ class Collection:
         if not isinstance(queries, str) and len(queries) == 0:
             return []
         texts, qvecs = self._queries(queries, mode)
+        if qvecs is not None:
+            qvecs = adapters.apply(self, qvecs, adapter)
         hits = rank_queries(
             self.store,
             self.derived,
@@ -535,3 +543,33 @@ class Collection:
             return texts, None
         vectors = self.encoder.encode_queries(texts, normalize=self.metric == "cosine", show_progress=False)
         return texts, self.check_vectors(vectors, "query embeddings")
+
+    # ---- domain adaptation (simvec.store.adapter) -------------------------------------------------
+
+    def train_adapter(
+        self,
+        queries: dict[str, str],
+        qrels: dict[str, dict[str, int]],
+        *,
+        config: AdapterConfig | None = None,
+        keep: bool = True,
+        strict: bool = False,
+    ) -> adapters.TrainedAdapter:
+        """Learn a query-side adapter from judged queries (id -> text, query id -> {doc id: grade}); see store.adapter.
+
+        Document vectors stay as stored. With `keep`, the adapter is stored (versioned, tied to the model and the
+        compression) and every search uses it unless called with adapter=None.
+        """
+        return adapters.train(self, queries, qrels, config=config, keep=keep, strict=strict)
+
+    @property
+    def adapter(self) -> QueryAdapter | None:
+        """The stored query adapter searches use (None when there is none)."""
+        return adapters.current(self)
+
+    def set_adapter(self, adapter: QueryAdapter | None) -> None:
+        """Store `adapter` (refused unless trained for this model and compression) as current; None removes it."""
+        if adapter is None:
+            adapters.remove(self)
+        else:
+            adapters.store(self, adapter)

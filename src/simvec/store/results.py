@@ -22,6 +22,8 @@ class SearchOptions(TypedDict, total=False):
     nprobe: int | None
     min_relevance: float | None
 
+    adapter: object  # "stored", None or a simvec.tasks.adapt.QueryAdapter
+
 
 @dataclass
 class Hit:

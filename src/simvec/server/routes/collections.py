@@ -105,7 +105,13 @@ async def search(name: str, body: schemas.SearchRequest, state: ServerState = De
     hits = await state.registry.run(
         name,
         lambda c: c.search(
-            query, body.k, filter=body.filter, mode=body.mode, weights=body.weights, min_relevance=body.min_relevance
+            query,
+            body.k,
+            filter=body.filter,
+            mode=body.mode,
+            weights=body.weights,
+            adapter="stored" if body.adapter else None,
+            min_relevance=body.min_relevance,
         ),
     )
     return {
