@@ -22,8 +22,8 @@ from simvec.encoders import Encoder, ModelCard, resolve_model, shared_encoder
 from simvec.errors import CollectionError
 from simvec.store import adapter as adapters
 from simvec.store import calibration as _calibration
-from simvec.store import cluster as clustering
 from simvec.store import dedup, schema, validate
+from simvec.store.collection_tasks import CollectionTasks
 from simvec.store.derived import DerivedIndexes, IndexParams
 from simvec.store.filters import compile_filter
 from simvec.store.protocol import StoredRow
@@ -31,11 +31,9 @@ from simvec.store.results import AddResult, Document, Hit, SearchOptions
 from simvec.store.search import rank_queries
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
-from simvec.tasks.adapt import AdapterConfig, QueryAdapter
-from simvec.tasks.dedup_results import Duplicates
-from simvec.tasks.relevance import Calibration
+from simvec.tasks.adapt import QueryAdapter
 from simvec.types import COLLECTION_METRICS, MODES, CollectionMetric, Mode
-from simvec.vectors.compression_spec import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
+from simvec.vectors.compression_spec import CompressionSpec
 
 DB_NAME = "collection.db"
 INDEX_CHOICES = ("auto", "flat", "hnsw", "ivf")
@@ -51,7 +49,7 @@ def _model_card(model: str | Path | Encoder | None) -> ModelCard:
     return model.card if isinstance(model, Encoder) else resolve_model(model)
 
 
-class Collection:
+class Collection(CollectionTasks):
     """A persistent, searchable set of documents (dense, keyword and hybrid search with metadata filters).
 
     Not thread-safe: use one Collection object per thread or process.
@@ -205,9 +203,6 @@ class Collection:
         `rescore_bytes_on_disk` the memory-mapped rescoring file (read per candidate, not held in RAM).
         """
         count = self.count()
-        spec = self.compression
-        code_bytes = ram_bytes_per_vector(spec, self.dimension)
-        rescore_path = self.derived.rescore_path(spec)
         return {
             "path": str(self.path),
             "count": count,
@@ -217,14 +212,9 @@ class Collection:
             "metric": self.metric,
             "index": self._index_choice,
             "index_kind": self._kind(count),
-            "index_params": self.index_params.as_dict(),
             "generation": self.store.generation(),
             "bytes_on_disk": sum(p.stat().st_size for p in self.path.iterdir() if p.is_file()),
-            "compression": spec.name if spec else "none",
-            "ram_bytes_per_vector": code_bytes,
-            "ram_bytes": count * (code_bytes + 8),
-            "rescore_bytes_per_vector": disk_bytes_per_vector(spec, self.dimension),
-            "rescore_bytes_on_disk": rescore_path.stat().st_size if rescore_path and rescore_path.exists() else 0,
+            **self.derived.describe(count, self.compression),
             "calibration": calibration.summary() if (calibration := self.calibration) else None,
         }
 
@@ -247,37 +237,6 @@ class Collection:
         if codes is not None and generation == read_generation + 1:  # no other write in between: the codes are current
             self.derived.install(codes, generation)
         self.refresh()
-
-    # ---- relevance calibration (simvec.store.calibration) -----------------------------------------
-
-    def calibrate(
-        self,
-        queries: dict[str, str] | Sequence[str] | None = None,
-        qrels: dict[str, dict[str, int] | Sequence[str]] | Sequence[Sequence[str]] | None = None,
-        *,
-        method: str | None = None,
-        features: Sequence[str] | None = None,
-        seed: int = 0,
-    ) -> Calibration:
-        """Learn what this collection's scores mean, store it, and return it; enables `search(min_relevance=...)`.
-
-        No arguments: the unlabelled noise calibration (relevance = probability that no unrelated document reaches
-        the score by chance). `queries` ({id: text}) with `qrels` ({id: {doc_id: grade}}), or a list of texts with a
-        list of relevant ids each: P(relevant) by `method` "logistic" (default) or "isotonic"; the logistic map's
-        `features` are ("score", "noise_z") by default, "top_gap" on request (see simvec.tasks.relevance).
-        """
-        return _calibration.calibrate(self, queries, qrels, method=method, features=features, seed=seed)
-
-    @property
-    def calibration(self) -> Calibration | None:
-        """The stored calibration, or None (see `calibrate`)."""
-        return _calibration.load(self)
-
-    def set_calibration(self, calibration: Calibration | str | Path | None) -> None:
-        """Store a calibration (or a calibration JSON file) fitted for this model and compression; None removes it."""
-        if isinstance(calibration, (str, Path)):
-            calibration = _calibration.read_file(calibration)
-        _calibration.save(self, calibration)
 
     # ---- writing ---------------------------------------------------------------------------------
 
@@ -372,28 +331,6 @@ class Collection:
         vectors = self.encoder.encode_documents(texts, normalize=self.metric == "cosine", show_progress=show_progress)
         return self.check_vectors(vectors, "embeddings")
 
-    def update_metadata(self, ids: Sequence[str], patches: Sequence[dict]) -> int:
-        """Merge each patch's keys into its document's metadata, in one transaction, without re-embedding.
-
-        A key whose value is None is removed. Unknown ids are ignored; returns how many documents changed.
-        """
-        ids = validate.check_ids(ids, len(ids))
-        if isinstance(patches, dict) or len(patches) != len(ids):
-            raise CollectionError(f"patches must be a list of {len(ids)} dicts (one per id)")
-        for doc_id, patch in zip(ids, patches, strict=True):
-            validate.encode_one_metadata(doc_id, patch)
-        with self.store.write():
-            current = self.store.get(ids, include_vectors=False)
-            changed = []
-            for doc_id, patch in zip(ids, patches, strict=True):
-                if doc_id not in current:
-                    continue
-                merged = {**current[doc_id][1], **patch}
-                merged = {key: value for key, value in merged.items() if value is not None}
-                changed.append((doc_id, validate.encode_one_metadata(doc_id, merged)))
-            self.store.set_metadata(changed)
-        return len(changed)
-
     def delete(self, ids: str | Sequence[str]) -> int:
         """Delete documents by id (unknown ids are ignored); returns how many were deleted."""
         ids = [ids] if isinstance(ids, str) else list(ids)
@@ -421,18 +358,6 @@ class Collection:
         found = self.store.get(wanted, include_vectors)
         documents = [Document(doc_id, *found[doc_id]) if doc_id in found else None for doc_id in wanted]
         return documents[0] if single else documents
-
-    def find_duplicates(
-        self, threshold: float = dedup.DEFAULT_THRESHOLD, *, keep: str = "first", lexical_threshold: float | None = None
-    ) -> Duplicates:
-        """Near-duplicate groups among the stored documents (simvec.tasks.dedup's rule; see simvec.store.dedup)."""
-        return dedup.find_duplicates(self, threshold, keep=keep, lexical_threshold=lexical_threshold)
-
-    def cluster(
-        self, k: int | None = None, method: str = "kmeans", *, write_metadata: str | None = None, **options: object
-    ) -> clustering.CollectionClustering:
-        """Cluster the stored documents by their vectors (simvec.store.cluster); optionally write ids to metadata."""
-        return clustering.cluster_collection(self, k, method, write_metadata=write_metadata, **options)
 
     def matrix(self) -> tuple[list[str], np.ndarray]:
         """Every document's id and stored float32 vector, in insertion order (for tuning, tasks and benchmarks)."""
@@ -543,33 +468,3 @@ class Collection:
             return texts, None
         vectors = self.encoder.encode_queries(texts, normalize=self.metric == "cosine", show_progress=False)
         return texts, self.check_vectors(vectors, "query embeddings")
-
-    # ---- domain adaptation (simvec.store.adapter) -------------------------------------------------
-
-    def train_adapter(
-        self,
-        queries: dict[str, str],
-        qrels: dict[str, dict[str, int]],
-        *,
-        config: AdapterConfig | None = None,
-        keep: bool = True,
-        strict: bool = False,
-    ) -> adapters.TrainedAdapter:
-        """Learn a query-side adapter from judged queries (id -> text, query id -> {doc id: grade}); see store.adapter.
-
-        Document vectors stay as stored. With `keep`, the adapter is stored (versioned, tied to the model and the
-        compression) and every search uses it unless called with adapter=None.
-        """
-        return adapters.train(self, queries, qrels, config=config, keep=keep, strict=strict)
-
-    @property
-    def adapter(self) -> QueryAdapter | None:
-        """The stored query adapter searches use (None when there is none)."""
-        return adapters.current(self)
-
-    def set_adapter(self, adapter: QueryAdapter | None) -> None:
-        """Store `adapter` (refused unless trained for this model and compression) as current; None removes it."""
-        if adapter is None:
-            adapters.remove(self)
-        else:
-            adapters.store(self, adapter)

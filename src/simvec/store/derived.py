@@ -18,7 +18,7 @@ from simvec.errors import CodecError, CollectionError
 from simvec.index import CodeIndex, Index, RescoreStore, VectorIndex, exact_search, rescore
 from simvec.index.faiss_index import HNSW_EF_CONSTRUCTION, HNSW_M
 from simvec.store.protocol import Store
-from simvec.vectors.compression_spec import CompressionSpec
+from simvec.vectors.compression_spec import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
 
 MAX_CANDIDATES = 100_000  # first-stage candidates per query, whatever k x rescore_multiplier asks for
 REBUILD_DEAD_FRACTION = 0.2  # rebuild the index when this share of its vectors is deleted or replaced
@@ -90,6 +90,19 @@ class DerivedIndexes:
         if choice != "auto":
             return choice
         return "hnsw" if count > self.params.auto_hnsw_above else "flat"
+
+    def describe(self, count: int, spec: CompressionSpec | None) -> dict[str, object]:
+        """The index's parameters and what it costs: RAM per vector (codes or float32) and the rescoring file."""
+        code_bytes = ram_bytes_per_vector(spec, self.dimension)
+        rescore_path = self.rescore_path(spec)
+        return {
+            "index_params": self.params.as_dict(),
+            "compression": spec.name if spec else "none",
+            "ram_bytes_per_vector": code_bytes,
+            "ram_bytes": count * (code_bytes + 8),
+            "rescore_bytes_per_vector": disk_bytes_per_vector(spec, self.dimension),
+            "rescore_bytes_on_disk": rescore_path.stat().st_size if rescore_path and rescore_path.exists() else 0,
+        }
 
     def reset(self) -> None:
         """Forget the loaded files and delete the compression-specific ones (after a compression change)."""
