@@ -102,10 +102,10 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, lines, args, message):
 def test_eval_clustering_missing_label_column_names_file_and_column(tmp_path, capsys):
     path = tmp_path / "data.csv"
     path.write_text("text,topic\nhello,a\nworld,b\n", encoding="utf-8")
-    with pytest.raises(InputFileError, match=r"data\.csv: missing column 'intent' \(columns: text, topic\)"):
+    with pytest.raises(InputFileError, match=r"data\.csv: missing column 'intent' \(columns present: text, topic\)"):
         read_labelled_csv(path, label_column="intent")
     code, _, err = run(capsys, "eval", "clustering", "--data", str(path))
-    assert code == 2 and "data.csv: no label column" in err and "columns: text, topic" in err
+    assert code == 2 and "data.csv: no label column" in err and "columns present: text, topic" in err
 
 
 def test_eval_reproduces_mteb_protocol_on_a_banking77_slice(data_dir, encoder, reference_model, tmp_path):

@@ -34,6 +34,19 @@ def _check_output(output: Path) -> None:
         raise InputFileError(str(output), "the output must be a .jsonl file")
 
 
+def _pair_rows(
+    pairs: list, left: list, right: list, left_ids: list[str] | None, right_ids: list[str] | None
+) -> list[dict]:
+    """One output record per mined pair: {"a", "b", "score"}, plus "a_id"/"b_id" when the inputs carry ids."""
+    rows = []
+    for p in pairs:
+        row = {"a": left[p.a].text, "b": right[p.b].text, "score": round(p.score, 6)}
+        if left_ids is not None:
+            row.update(a_id=left_ids[p.a], b_id=right_ids[p.b])
+        rows.append(row)
+    return rows
+
+
 @mine_app.command("pairs")
 def mine_pairs_command(
     a: Path = typer.Argument(..., help="First set: .txt, .jsonl, .csv or .parquet."),
@@ -68,12 +81,7 @@ def mine_pairs_command(
         top_n=top_n,
         encoder=encoder,
     )
-    rows = []
-    for p in pairs:
-        row = {"a": records_a[p.a].text, "b": records_b[p.b].text, "score": round(p.score, 6)}
-        if id_field:
-            row.update(a_id=ids_a[p.a], b_id=ids_b[p.b])
-        rows.append(row)
+    rows = _pair_rows(pairs, records_a, records_b, ids_a if id_field else None, ids_b if id_field else None)
     write_jsonl(output, rows)
     typer.echo(f"mined {len(rows)} pairs from {len(records_a)} x {len(records_b)} texts; wrote {output}", err=True)
 
@@ -104,11 +112,6 @@ def mine_paraphrases_command(
     pairs = mine_paraphrases(
         [r.text for r in records], threshold=threshold, margin=margin, top_n=top_n, encoder=encoder
     )
-    rows = []
-    for p in pairs:
-        row = {"a": records[p.a].text, "b": records[p.b].text, "score": round(p.score, 6)}
-        if id_field:
-            row.update(a_id=ids[p.a], b_id=ids[p.b])
-        rows.append(row)
+    rows = _pair_rows(pairs, records, records, ids if id_field else None, ids if id_field else None)
     write_jsonl(output, rows)
     typer.echo(f"mined {len(rows)} pairs from {len(records)} texts; wrote {output}", err=True)

@@ -7,26 +7,19 @@ standard deviation over its sets; with one set (Banking77) we report them over s
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from simvec.encoders import Encoder
 from simvec.errors import InputError, InputFileError
+from simvec.eval.classification import LabelledTexts
+from simvec.eval.classification import read_labelled_csv as read_csv
 from simvec.tasks.cluster import cluster
 
-LABEL_COLUMNS = ("label", "category")  # tried in this order when no label column is named
 MTEB_BATCH_SIZE = 500
-
-
-@dataclass
-class LabelledTexts:
-    name: str
-    texts: list[str]
-    labels: list[str]
 
 
 @dataclass
@@ -63,32 +56,11 @@ def read_labelled_csv(
     path = Path(data)
     if path.is_dir():
         path = path / f"{split}.csv"
-    if not path.is_file():
-        raise InputFileError(str(path), "no such file (expected a CSV with a text and a label column)")
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        if label_column is None:
-            label_column = next((c for c in LABEL_COLUMNS if c in columns), None)
-            if label_column is None:
-                raise InputFileError(
-                    str(path),
-                    f"no label column: expected one of {', '.join(LABEL_COLUMNS)} (columns: {', '.join(columns)}); "
-                    "name it with --label-column",
-                )
-        for name in (text_column, label_column):
-            if name not in columns:
-                raise InputFileError(str(path), f"missing column {name!r} (columns: {', '.join(columns) or 'none'})")
-        texts, labels = [], []
-        for row in reader:
-            if row[label_column] in (None, ""):
-                raise InputFileError(str(path), f"empty label in column {label_column!r}", reader.line_num)
-            texts.append(row[text_column] or "")
-            labels.append(row[label_column])
-    if len(texts) < 2:
-        raise InputFileError(str(path), f"needs at least 2 rows to cluster, got {len(texts)}")
+    labelled = read_csv(path, text_column=text_column, label_column=label_column)
+    if len(labelled.texts) < 2:
+        raise InputFileError(str(path), f"needs at least 2 rows to cluster, got {len(labelled.texts)}")
     name = path.parent.name if path.stem in ("train", "test", "dev", "validation") else path.stem
-    return LabelledTexts(f"{name}-{path.stem}", texts, labels)
+    return replace(labelled, name=f"{name}-{path.stem}")
 
 
 def mteb_legacy_v_measure(embeddings: np.ndarray, labels: Sequence[str], seed: int) -> float:
