@@ -114,3 +114,16 @@ def test_keywords_name_what_sets_a_cluster_apart():
 def test_bad_input_is_named(data, kwargs, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         cluster(data, **kwargs)
+
+
+def test_two_distinct_vectors_with_k_none_form_one_cluster_not_a_crash():
+    # The silhouette needs 2..n-1 clusters, so two points leave no candidate k (schemathesis found the 500).
+    vectors = np.eye(4, dtype=np.float32)[:2]
+    result = cluster(vectors)
+    assert result.k == 1 and list(result.labels) == [0, 0]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, True])
+def test_seed_outside_numpys_range_is_refused(seed):
+    with pytest.raises(InputError, match="seed must be an integer in 0..4294967295"):
+        cluster(np.eye(4, dtype=np.float32), seed=seed)

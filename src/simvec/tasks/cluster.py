@@ -187,7 +187,7 @@ def choose_k(vectors: np.ndarray, *, seed: int = 0) -> tuple[int, dict[int, floa
     scores: dict[int, float] = {}
     for k in candidate_ks(len(sample)):
         labels = kmeans_labels(sample, k, seed=seed)
-        if len(np.unique(labels)) < 2:
+        if not 2 <= len(np.unique(labels)) <= len(sample) - 1:  # the silhouette is defined only in this range
             continue
         scores[k] = float(silhouette_score(sample, labels, metric="cosine"))
     if not scores:
@@ -313,6 +313,8 @@ def cluster(
     n = len(vectors)
     if n < 2:
         raise InputError(f"clustering needs at least 2 texts or vectors, got {n}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+        raise InputError(f"seed must be an integer in 0..{2**32 - 1}, got {seed!r}")
     k = _check_k(k, n, method)
     for name, value in (("min_cluster_size", min_cluster_size), ("min_samples", min_samples)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):

@@ -22,7 +22,7 @@ class ClusterRequest(BaseModel):
     min_cluster_size: int | None = Field(None, ge=2, description="HDBSCAN only: the smallest cluster.")
     n_keywords: int = Field(8, ge=0, le=50, description="c-TF-IDF keywords per cluster.")
     n_examples: int = Field(3, ge=0, le=20, description="Most central texts per cluster.")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the sampling and k-means initialisation.")
 
 
 class ClusterOut(BaseModel):
