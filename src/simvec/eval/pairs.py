@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 from simvec.encoders import Encoder
 from simvec.errors import InputError, InputFileError
@@ -131,6 +130,8 @@ def score_pairs(scores: np.ndarray, labels: np.ndarray, name: str = "pairs") -> 
         raise InputError("labels must be 0 or 1")
     if len(np.unique(labels)) < 2:
         raise InputError("labels must include both positives (1) and negatives (0): AP is undefined otherwise")
+    from sklearn.metrics import average_precision_score  # lazy: scikit-learn costs every CLI start ~1 s
+
     accuracy, accuracy_threshold = best_accuracy(scores, labels)
     f1, precision, recall, f1_threshold = best_f1(scores, labels)
     return PairResult(

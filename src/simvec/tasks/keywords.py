@@ -9,15 +9,19 @@ here (a few lines of sparse algebra) rather than depending on BERTopic, which pu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.preprocessing import normalize
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 def class_tfidf(counts: sp.csr_matrix) -> sp.csr_matrix:
     """c-TF-IDF of a (clusters x terms) count matrix: L1-normalised term frequency times log(1 + A / f)."""
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
     counts = sp.csr_matrix(counts, dtype=np.float64)
     frequency = np.asarray(counts.sum(axis=0)).ravel()
     average_words = max(float(counts.sum(axis=1).mean()), 1.0)
@@ -35,6 +39,10 @@ def cluster_keywords(
     stop_words: str | None = "english",
 ) -> list[list[str]]:
     """The `top_n` c-TF-IDF terms of each cluster 0..n_clusters-1 (label -1, noise, only counts towards the idf)."""
+    # scipy and scikit-learn are imported where they are used: they cost every CLI start about a second
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import CountVectorizer
+
     labels = np.asarray(labels)
     # Terms must occur in 2+ texts on larger inputs: one-off tokens (ids, typos) otherwise top small clusters.
     min_df = 2 if len(texts) >= 1000 else 1

@@ -29,8 +29,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from simvec.errors import InputError
 
@@ -369,6 +367,10 @@ def fit_labelled(
             "(are the qrels' document ids the collection's ids?)"
         )
     stats = {"queries": len(rows), "pairs": len(flat_labels), "relevant_pairs": positives}
+    # scikit-learn is imported where it is used: importing it costs every CLI start about a second
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
     if method == "isotonic":
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(
             flat_scores, flat_labels

@@ -9,7 +9,6 @@ Pairwise functions take (n, d) and (m, d) arrays (1-D arrays count as one row) a
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from simvec.errors import InputError
 from simvec.types import METRICS, Metric, one_of
@@ -54,12 +53,16 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def euclidean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distance matrix."""
+    from scipy.spatial.distance import cdist  # lazy: scipy.spatial costs every CLI start ~0.3 s
+
     a, b = _pair(a, b)
     return cdist(a, b, "euclidean").astype(np.float32)
 
 
 def manhattan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Manhattan (L1) distance matrix."""
+    from scipy.spatial.distance import cdist
+
     a, b = _pair(a, b)
     return cdist(a, b, "cityblock").astype(np.float32)
 
