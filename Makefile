@@ -33,7 +33,7 @@ lint: $(STAMP)
 # The web console's browser tests drive Debian's chromium-headless-shell (installed once, a no-op after).
 test: lint
 	bash scripts/ensure-browser.sh
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=20
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
