@@ -7,6 +7,7 @@ skips. Metrics come from pytrec_eval (trec_eval's own code): nDCG@10, MRR@10, Re
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 from collections.abc import Sequence
@@ -49,20 +50,27 @@ def default_cache_dir() -> Path:
 
 
 def collection_for(data: BeirData, cache_dir: Path, encoder: Encoder) -> Path:
-    """Where the corpus collection for this dataset and model lives (a digest of both names it)."""
-    digest = hashlib.sha256(json.dumps([encoder.model_id, sorted(data.corpus.items())]).encode()).hexdigest()[:16]
+    """Where the corpus collection for this dataset, model and backend lives (a digest of all three names it)."""
+    # The backend is part of the key: int8 and fp32 graphs give slightly different vectors, and a figure measured
+    # with one backend's queries against another's documents would be neither's.
+    key = [encoder.model_id, encoder.backend.fingerprint, sorted(data.corpus.items())]
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
     return cache_dir / "beir" / f"{data.name}-{digest}"
 
 
 def build_collection(data: BeirData, path: Path, encoder: Encoder, *, show_progress: bool | None = None) -> Collection:
     """Open (or create) the corpus collection at `path` and make sure it holds every document, embedded."""
-    collection = (
-        Collection.open(path, model=encoder)
-        if (path / "collection.db").exists()
-        else Collection.create(path, model=encoder, index="flat")
-    )
-    ids = list(data.corpus)
-    collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=2000, show_progress=show_progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One builder at a time: a second evaluation of the same dataset waits here, then finds every document stored.
+    with open(path.parent / f"{path.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        collection = (
+            Collection.open(path, model=encoder)
+            if (path / "collection.db").exists()
+            else Collection.create(path, model=encoder, index="flat")
+        )
+        ids = list(data.corpus)
+        collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=2000, show_progress=show_progress)
     return collection
 
 
