@@ -549,15 +549,39 @@ function modeSelect(name, selected, label) {
   return h("select", { name, "aria-label": label }, MODES.map((m) => h("option", { value: m, selected: m === selected }, m)));
 }
 
-async function searchPage(params, current) {
-  document.title = "Search · simvec";
-  show(h("h1", {}, "Search"), statusLine("Loading collections…"));
+/** The collection names for a search page titled `title`, or null (page left, or nothing to search: said on the page). */
+async function searchableCollections(title, current) {
+  document.title = `${title} · simvec`;
+  show(h("h1", {}, title), statusLine("Loading collections…"));
   const names = (await loadCollections()).map((c) => c.name);
-  if (!current()) return;
-  if (!names.length) { show(h("h1", {}, "Search"), h("p", { class: "empty" }, "No collections to search yet.")); return; }
+  if (!current()) return null;
+  if (!names.length) { show(h("h1", {}, title), h("p", { class: "empty" }, "No collections to search yet.")); return null; }
+  return names;
+}
+
+function queryInput(value) {
+  return h("input", { type: "search", name: "q", id: "q", value, placeholder: "Ask something…", autocomplete: "off", required: true });
+}
+
+/** On submit: the form's `fields` and the editor's filter go into the URL of `path` (a bad filter is shown in `results`). */
+function submitToUrl(form, editor, results, path, fields) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    let filter;
+    try { filter = editor.value(); } catch (err) { fill(results, errorBox(err)); return; }
+    const data = new FormData(form);
+    const next = new URLSearchParams(fields.map((field) => [field, data.get(field)]));
+    if (filter) next.set("filter", filter);
+    navigate(`${path}?${next}`);
+  });
+}
+
+async function searchPage(params, current) {
+  const names = await searchableCollections("Search", current);
+  if (!names) return;
   const state = readSearchParams(params, names);
   const editor = filterEditor(state.filter);
-  const query = h("input", { type: "search", name: "q", id: "q", value: state.q, placeholder: "Ask something…", autocomplete: "off", required: true });
+  const query = queryInput(state.q);
   const results = h("section", { id: "results", "aria-live": "polite", "aria-label": "Results" });
   const form = h("form", { class: "query panel", role: "search" },
     h("div", { class: "row" },
@@ -569,15 +593,7 @@ async function searchPage(params, current) {
     ),
     editor.element,
   );
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    let filter;
-    try { filter = editor.value(); } catch (err) { fill(results, errorBox(err)); return; }
-    const data = new FormData(form);
-    const next = new URLSearchParams({ collection: data.get("collection"), q: data.get("q"), mode: data.get("mode"), k: data.get("k") });
-    if (filter) next.set("filter", filter);
-    navigate(`/ui/search?${next}`);
-  });
+  submitToUrl(form, editor, results, "/ui/search", ["collection", "q", "mode", "k"]);
   show(h("h1", {}, "Search"), form, results);
   if (editor.parseError) results.append(errorBox(new ApiError(0, `the filter in the URL is not valid JSON: ${editor.parseError.message}`)));
   query.focus();
@@ -602,11 +618,8 @@ async function searchPage(params, current) {
 // ---- side by side ----------------------------------------------------------------------------------
 
 async function comparePage(params, current) {
-  document.title = "Compare · simvec";
-  show(h("h1", {}, "Compare"), statusLine("Loading collections…"));
-  const names = (await loadCollections()).map((c) => c.name);
-  if (!current()) return;
-  if (!names.length) { show(h("h1", {}, "Compare"), h("p", { class: "empty" }, "No collections to search yet.")); return; }
+  const names = await searchableCollections("Compare", current);
+  if (!names) return;
   const left = readSearchParams(params, names);
   const right = {
     collection: names.includes(params.get("collection2")) ? params.get("collection2") : left.collection,
@@ -614,7 +627,7 @@ async function comparePage(params, current) {
   };
   if (!params.get("mode")) left.mode = "dense";
   const editor = filterEditor(left.filter);
-  const query = h("input", { type: "search", name: "q", id: "q", value: left.q, placeholder: "Ask something…", autocomplete: "off", required: true });
+  const query = queryInput(left.q);
   const results = h("section", { id: "results", "aria-live": "polite", "aria-label": "Results side by side" });
   const form = h("form", { class: "query panel", role: "search" },
     h("div", { class: "row" },
@@ -632,15 +645,7 @@ async function comparePage(params, current) {
     ),
     editor.element,
   );
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    let filter;
-    try { filter = editor.value(); } catch (err) { fill(results, errorBox(err)); return; }
-    const data = new FormData(form);
-    const next = new URLSearchParams({ q: data.get("q"), k: data.get("k"), collection: data.get("collection"), mode: data.get("mode"), collection2: data.get("collection2"), mode2: data.get("mode2") });
-    if (filter) next.set("filter", filter);
-    navigate(`/ui/compare?${next}`);
-  });
+  submitToUrl(form, editor, results, "/ui/compare", ["q", "k", "collection", "mode", "collection2", "mode2"]);
   show(h("h1", {}, "Compare"), h("p", { class: "lede" }, "Two searches side by side — two modes, or a float32 collection against a compressed copy. Hits found by both are marked."), form, results);
   query.focus();
   if (!left.q) {
