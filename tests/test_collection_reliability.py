@@ -172,3 +172,34 @@ def test_bad_mode_and_vector_queries_in_keyword_mode(collection):
         collection.search(np.ones(384), mode="keyword")
     with pytest.raises(CollectionError, match="weights must be two finite non-negative numbers"):
         collection.search(np.ones(384), weights=(1, 2, 3), mode="hybrid")
+
+
+def test_metadata_too_deep_or_too_large_is_refused_and_the_limit_itself_reads_back(collection):
+    from simvec.store.validate import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
+
+    def nested(levels: int) -> dict:
+        item: dict = {"leaf": 1}
+        for _ in range(levels - 1):
+            item = {"x": item}
+        return item
+
+    for levels, shown in ((MAX_METADATA_DEPTH + 1, f"{MAX_METADATA_DEPTH + 1}"), (5_000, "more than 1,000")):
+        with pytest.raises(CollectionError, match=f"metadata of id 'deep' is nested {shown} levels deep; the limit is 32"):
+            collection.add(ids=["deep"], vectors=np.ones((1, 384)), metadata=[nested(levels)])
+    with pytest.raises(CollectionError, match="metadata of id 'big' is .* bytes as JSON; the limit is 65,536"):
+        collection.add(ids=["big"], vectors=np.ones((1, 384)), metadata=[{"blob": "x" * MAX_METADATA_BYTES}])
+    assert collection.count() == 0
+    deepest = nested(MAX_METADATA_DEPTH)
+    collection.add(ids=["ok"], vectors=np.ones((1, 384)), metadata=[deepest])
+    assert collection.get("ok").metadata == deepest
+    assert collection.search(np.ones(384), k=1)[0].metadata == deepest
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-25, 1e300])
+def test_vectors_of_extreme_magnitude_are_normalised_not_zeroed_or_refused(collection, scale):
+    direction = np.random.default_rng(0).standard_normal((2, 384))
+    collection.add(ids=["a", "b"], vectors=direction * scale)
+    stored = collection.get("a", include_vectors=True).vector
+    np.testing.assert_allclose(stored, direction[0] / np.linalg.norm(direction[0]), atol=1e-6)
+    hits = collection.search(direction[1] * scale, k=2)
+    assert [hit.id for hit in hits][0] == "b" and hits[0].score == pytest.approx(1.0, abs=1e-5)

@@ -19,6 +19,10 @@ from simvec.errors import CodecError, CollectionError, InputError
 from simvec.vectors.compression_spec import CompressionSpec, parse_compression
 
 MAX_ID_CHARS = 1_024
+# Metadata is for filtering and display. Limits at write time mean whatever was accepted can always be read back:
+# JSON nested hundreds of levels deep was stored and then broke every read that returned it.
+MAX_METADATA_DEPTH = 32
+MAX_METADATA_BYTES = 65_536
 
 
 def check_positive_int(value: object, name: str, limit: int) -> int:
@@ -79,10 +83,36 @@ def encode_one_metadata(doc_id: str, item: object) -> str:
     """One document's metadata as canonical JSON, or a CollectionError naming the document."""
     if not isinstance(item, dict) or not all(isinstance(key, str) for key in item):
         raise CollectionError(f"metadata of id {doc_id!r} must be a dict with str keys, got {item!r:.100}")
+    depth = nesting_depth(item)
+    if depth > MAX_METADATA_DEPTH:
+        raise CollectionError(
+            f"metadata of id {doc_id!r} is nested {'more than 1,000' if depth == math.inf else depth} levels deep; "
+            f"the limit is {MAX_METADATA_DEPTH}"
+        )
     try:
-        return json.dumps(item, ensure_ascii=False, allow_nan=False, sort_keys=True)
+        encoded = json.dumps(item, ensure_ascii=False, allow_nan=False, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise CollectionError(f"metadata of id {doc_id!r} is not JSON-serialisable: {exc}") from None
+    size = len(encoded.encode("utf-8", "surrogatepass"))
+    if size > MAX_METADATA_BYTES:
+        raise CollectionError(
+            f"metadata of id {doc_id!r} is {size:,} bytes as JSON; the limit is {MAX_METADATA_BYTES:,} bytes"
+        )
+    return encoded
+
+
+def nesting_depth(value: object, give_up: int = 1_000) -> float:
+    """How many dicts/lists deep `value` nests (a flat dict is 1); inf beyond `give_up`, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if depth > give_up:
+            return math.inf
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def check_vectors(
@@ -94,8 +124,10 @@ def check_vectors(
         if np.ndim(row) != 1 or len(row) != dimension:
             raise CollectionError(f"{name}[{i}] has shape {np.shape(row)}; {owner} expects ({dimension},) vectors")
     try:
-        matrix = np.array(rows, dtype=np.float32).reshape(len(rows), -1)
-    except (TypeError, ValueError) as exc:
+        # float64 while checking and normalising: in float32 the squares of [1e20]*384 overflow (the vector became
+        # all zeros) and those of [1e-25]*384 underflow (it was refused as all zeros).
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise CollectionError(f"{name} are not numeric: {exc}") from None
     if matrix.shape[1] != dimension:
         raise CollectionError(f"{name} have dimension {matrix.shape[1]}; {owner} expects {dimension}")
@@ -103,12 +135,17 @@ def check_vectors(
     if len(bad):
         raise CollectionError(f"{name}[{bad[0]}] contains NaN or inf ({len(bad)} bad row(s) in all)")
     if metric == "cosine":
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        zero = np.flatnonzero(norms[:, 0] == 0)
+        zero = np.flatnonzero(~matrix.any(axis=1))
         if len(zero):
             raise CollectionError(f"{name}[{zero[0]}] is all zeros; cosine similarity needs a non-zero vector")
-        matrix /= norms
-    return matrix
+        # scale by the largest magnitude first, so the norm is finite however large or small the entries are
+        matrix /= np.abs(matrix).max(axis=1, keepdims=True)
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        return matrix.astype(np.float32)
+    too_large = np.flatnonzero((np.abs(matrix) > np.finfo(np.float32).max).any(axis=1))
+    if len(too_large):
+        raise CollectionError(f"{name}[{too_large[0]}] has values beyond float32's range (±3.4e38)")
+    return matrix.astype(np.float32)
 
 
 def check_weights(weights: Sequence[float] | None, mode: str) -> None:
