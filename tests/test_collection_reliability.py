@@ -184,7 +184,9 @@ def test_metadata_too_deep_or_too_large_is_refused_and_the_limit_itself_reads_ba
         return item
 
     for levels, shown in ((MAX_METADATA_DEPTH + 1, f"{MAX_METADATA_DEPTH + 1}"), (5_000, "more than 1,000")):
-        with pytest.raises(CollectionError, match=f"metadata of id 'deep' is nested {shown} levels deep; the limit is 32"):
+        with pytest.raises(
+            CollectionError, match=f"metadata of id 'deep' is nested {shown} levels deep; the limit is 32"
+        ):
             collection.add(ids=["deep"], vectors=np.ones((1, 384)), metadata=[nested(levels)])
     with pytest.raises(CollectionError, match="metadata of id 'big' is .* bytes as JSON; the limit is 65,536"):
         collection.add(ids=["big"], vectors=np.ones((1, 384)), metadata=[{"blob": "x" * MAX_METADATA_BYTES}])
