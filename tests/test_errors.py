@@ -7,6 +7,7 @@ import importlib
 import inspect
 import os
 import pkgutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,36 @@ def test_cli_internal_bug_shows_a_traceback():
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr and "KeyError: 'an internal bug'" in result.stderr
     assert "simvec: error" not in result.stderr
+
+
+def test_cli_ctrl_c_says_it_was_interrupted_and_what_was_kept():
+    # A real SIGINT, delivered while a command runs: the command is held in a call that announces itself and waits.
+    code = (
+        "import sys, time\n"
+        "import simvec.encoders.cache as c\n"
+        "def waiting(*a, **k):\n"
+        "    print('ready', flush=True); time.sleep(60)\n"
+        "c.default_cache_path = waiting\n"
+        "from simvec.cli import main; main(['cache', 'info'])\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert stderr.startswith("simvec: interrupted. Documents a collection had committed are kept"), stderr
+    assert "Traceback" not in stderr
+
+
+def test_input_that_is_a_directory_is_named_as_one(tmp_path):
+    result = run_cli(f"from simvec.cli import main; main(['embed', {str(tmp_path)!r}, '-o', 'x.npy'])")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"simvec: error: {tmp_path}: is a directory; give a file (.txt, .jsonl, .csv or .parquet)"
+    )
 
 
 @pytest.mark.model

@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8) atomically: an interrupted command leaves the old file or none."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Let `write` fill a temporary file beside `path`, fsync it, rename it over `path`, and fsync the directory."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(write):x}.tmp")

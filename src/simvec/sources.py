@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simvec.atomic import atomic_write
 from simvec.errors import InputError, InputFileError
 
 INPUT_FORMATS = (".txt", ".jsonl", ".csv", ".parquet")
@@ -100,9 +101,11 @@ def read_records(
     Metadata is every other field unless `metadata_fields` names them.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputFileError(str(path), _not_a_file(path))
     suffix = input_format(path)
     if not path.is_file():
-        raise InputFileError(str(path), "no such file")
+        raise InputFileError(str(path), _not_a_file(path))
     if suffix == ".txt":
         for line, text in _decoded_lines(path, errors):
             yield Record(line=line, text=text.rstrip("\r\n"))
@@ -146,6 +149,15 @@ def _parquet_records(
             yield _record(row, row_number, path, text_field, id_field, metadata_fields)
 
 
+def _not_a_file(path: Path) -> str:
+    """Why `path` cannot be read as an input file, in a few words."""
+    if path.is_dir():
+        return "is a directory; give a file (.txt, .jsonl, .csv or .parquet)"
+    if path.exists():
+        return "is not a regular file"
+    return "no such file"
+
+
 def write_vectors(path: str | Path, vectors: np.ndarray, ids: Sequence[str]) -> None:
     """Write vectors to .npy (the matrix) or .parquet (columns id, vector)."""
     path = Path(path)
@@ -155,7 +167,7 @@ def write_vectors(path: str | Path, vectors: np.ndarray, ids: Sequence[str]) -> 
             str(path), f"unknown output extension {suffix or '(none)'!r}; use one of {', '.join(OUTPUT_FORMATS)}"
         )
     if suffix == ".npy":
-        np.save(path, vectors)
+        atomic_write(path, lambda handle: np.save(handle, vectors))
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -164,4 +176,5 @@ def write_vectors(path: str | Path, vectors: np.ndarray, ids: Sequence[str]) -> 
     column = (
         pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]) if len(vectors) else pa.array([], pa.list_(flat.type))
     )
-    pq.write_table(pa.table({"id": pa.array(list(ids), pa.string()), "vector": column}), path)
+    table = pa.table({"id": pa.array(list(ids), pa.string()), "vector": column})
+    atomic_write(path, lambda handle: pq.write_table(table, handle))

@@ -40,4 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     except SimvecError as exc:
         print(f"simvec: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    if code == 130:  # Typer turns Ctrl-C into this exit code, silently
+        print(
+            "simvec: interrupted. Documents a collection had committed are kept (run the same command again to "
+            "finish: unchanged ones are skipped); output files are only written when a command finishes.",
+            file=sys.stderr,
+        )
     sys.exit(code if isinstance(code, int) else 0)

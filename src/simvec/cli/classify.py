@@ -7,6 +7,7 @@ subcommand name to `run`, so `classify INPUT`, `classify fit TRAIN` and `classif
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from simvec.atomic import atomic_write_text
 from simvec.cli.app import JsonOption, ModelOption, app, eval_app, print_json
 from simvec.errors import InputError, InputFileError
 from simvec.sources import read_records
@@ -103,13 +105,14 @@ def write_predictions(records: Sequence, predictions: Sequence, output: Path | N
         suffix = output.suffix.lower()
         if suffix not in (".jsonl", ".csv"):
             raise InputFileError(str(output), f"unknown output extension {suffix or '(none)'!r}; use .jsonl or .csv")
-        with output.open("w", encoding="utf-8", newline="") as handle:
-            if suffix == ".csv":
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["id"])
-                writer.writeheader()
-                writer.writerows(rows)
-            else:
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        handle = io.StringIO(newline="")
+        if suffix == ".csv":
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["id"])
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        atomic_write_text(output, handle.getvalue())
         typer.echo(f"wrote {len(rows)} predictions to {output}", err=True)
         return
     if as_json or not sys.stdout.isatty():

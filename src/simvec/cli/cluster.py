@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simvec.atomic import atomic_write_text
 from simvec.cli.app import JsonOption, ModelOption, app, eval_app, print_json
 from simvec.cli.embed import BackendOption
 from simvec.errors import InputFileError
@@ -62,10 +63,11 @@ def cluster_command(
         seed=seed,
     )
     if output is not None:
-        with output.open("w", encoding="utf-8") as handle:
-            for record, label in zip(records, result.labels.tolist(), strict=True):
-                row = {"id": record.id if record.id is not None else str(record.line), "cluster": label}
-                handle.write(json.dumps({**row, "text": record.text}, ensure_ascii=False) + "\n")
+        lines = []
+        for record, label in zip(records, result.labels.tolist(), strict=True):
+            row = {"id": record.id if record.id is not None else str(record.line), "cluster": label}
+            lines.append(json.dumps({**row, "text": record.text}, ensure_ascii=False) + "\n")
+        atomic_write_text(output, "".join(lines))
     if plot is not None:
         plot_clusters(vectors, result, plot, projection=projection, seed=seed)
     if as_json:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simvec.atomic import atomic_write, atomic_write_text
 from simvec.cli.app import JsonOption, ModelOption, app, print_json
 from simvec.cli.embed import TextFieldAliasOption, TextFieldOption, print_details, text_field_of
 from simvec.sources import ERROR_MODES, read_records
@@ -290,9 +291,7 @@ def export(
                 row["vector"] = collection.get(doc_id, include_vectors=True).vector.tolist()
             rows.append(row)
     if suffix == ".jsonl":
-        with output.open("w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        atomic_write_text(output, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -300,7 +299,8 @@ def export(
         for row in rows:
             row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False)
         columns = ["id", "text", "metadata"] + (["vector"] if vectors else [])
-        pq.write_table(pa.table({c: [row[c] for row in rows] for c in columns}), output)
+        table = pa.table({c: [row[c] for row in rows] for c in columns})
+        atomic_write(output, lambda handle: pq.write_table(table, handle))
     typer.echo(f"wrote {len(rows)} documents to {output}", err=True)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from simvec.atomic import atomic_write_text
 from simvec.cli.app import ModelOption, app
 from simvec.errors import InputFileError
 from simvec.sources import ERROR_MODES, Record, read_records
@@ -24,9 +25,7 @@ def read_documents(path: Path, text_field: str, id_field: str | None, errors: st
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     """One JSON object per line, UTF-8."""
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def _short(text: str, width: int = 70) -> str:
