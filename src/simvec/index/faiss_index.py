@@ -25,6 +25,7 @@ from simvec.index.base import (
     header_bytes,
     label_selector,
     labels_at,
+    positions_of,
     read_header,
 )
 
@@ -130,6 +131,21 @@ class VectorIndex:
     @property
     def ntotal(self) -> int:
         return int(self.index.ntotal)
+
+    def vectors_of(self, labels: np.ndarray) -> np.ndarray | None:
+        """The float32 vectors of `labels` (all in the index) gathered from a flat or HNSW index's storage, in the
+        order given; None for IVF (its vectors sit in inverted lists, not one matrix)."""
+        inner = faiss.downcast_index(self.index.index)
+        if isinstance(inner, faiss.IndexHNSW):
+            inner = faiss.downcast_index(inner.storage)
+        if not isinstance(inner, faiss.IndexFlat):
+            return None
+        positions = positions_of(self._known(), labels)
+        if len(positions) != len(labels):
+            raise RuntimeError("bug: asked the index for vectors of labels it does not hold")
+        dimension = self.stamp.dimension
+        stored = faiss.rev_swig_ptr(inner.get_xb(), self.ntotal * dimension).reshape(self.ntotal, dimension)
+        return stored[positions]  # a gather (copy) while the index is alive: the view never outlives this call
 
     @property
     def kind(self) -> str:
