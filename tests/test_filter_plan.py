@@ -209,3 +209,16 @@ def test_a_collection_from_a_newer_simvec_is_refused(tmp_path):
     conn.close()
     with pytest.raises(CollectionError, match="format 3 is newer than this simvec supports"):
         Collection.open(tmp_path / "c")
+
+
+def test_the_subset_plan_is_exact_for_euclidean_distance(tmp_path, data):
+    vectors, buckets, _, queries = data
+    raw = vectors[:500] * np.arange(1, 501, dtype=np.float32)[:, None] / 100  # not unit-length
+    with Collection.create(tmp_path / "l2", index="hnsw", metric="euclidean") as collection:
+        collection.add([str(i) for i in range(500)], ids=[str(i) for i in range(500)],
+                       metadata=[{"b": int(b)} for b in buckets[:500]], vectors=raw)  # fmt: skip
+        mask = buckets[:500] < 200
+        hits, plan = collection.search(queries[0], K, filter={"b": {"$lt": 200}}, explain=True)
+    distances = np.where(mask, np.linalg.norm(raw - queries[0], axis=1), np.inf)
+    assert plan["dense"]["strategy"] == "subset" and [h.id for h in hits] == [str(i) for i in np.argsort(distances)[:K]]
+    assert [h.score for h in hits] == pytest.approx(np.sort(distances)[:K], rel=1e-4)

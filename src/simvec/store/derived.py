@@ -340,11 +340,11 @@ class DerivedIndexes:
     def _subset(
         self, queries: np.ndarray, k: int, allow: np.ndarray, index: Index | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Brute force over the vectors of `allow` only: from the index's RAM when it holds float32 vectors."""
-        matrix = index.vectors_of(allow) if isinstance(index, VectorIndex) else None
-        if matrix is None:  # IVF, compressed codes or no index loaded: the stored float32 vectors
-            matrix = self.store.vectors_of(allow)
-        return exact_search(queries, matrix, allow, k, self.metric)
+        """Brute force over the vectors of `allow` only: in the index's RAM when it holds float32 vectors."""
+        found = index.search_subset(queries, k, allow) if isinstance(index, VectorIndex) else None
+        if found is None:  # IVF, compressed codes or no index loaded: the stored float32 vectors
+            found = exact_search(queries, self.store.vectors_of(allow), allow, k, self.metric)
+        return found
 
     def exact(self, queries: np.ndarray, k: int, filter: dict | None) -> tuple[np.ndarray, np.ndarray]:
         """Brute force over the matching documents' stored vectors."""
