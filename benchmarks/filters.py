@@ -265,16 +265,16 @@ STORES = {
 
 
 def measure(
-    search: Callable, qs: np.ndarray, expected: dict[str, list[set[int]]], budget_s: float
+    search: Callable, qs: np.ndarray, expected: dict[str, list[set[int]]], budget_s: float, min_queries: int
 ) -> dict[str, dict[str, float]]:
-    """Latency and recall per condition; a store slower than `budget_s` per condition stops after 20 queries."""
+    """Latency and recall per condition; a store slower than `budget_s` per condition stops after `min_queries`."""
     out = {}
     for condition in CONDITIONS:
         search(qs[0], condition)  # warm-up
         times, recalls = [], []
         began = time.perf_counter()
         for query, wanted in zip(qs, expected[condition], strict=True):
-            if len(times) >= 20 and time.perf_counter() - began > budget_s:
+            if len(times) >= min_queries and time.perf_counter() - began > budget_s:
                 break
             started = time.perf_counter()
             found = search(query, condition)
@@ -316,7 +316,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--budget-s", type=float, default=30.0, help="per store and condition, after 20 queries")
+    parser.add_argument("--budget-s", type=float, default=30.0, help="per store and condition, after --min-queries")
+    parser.add_argument("--min-queries", type=int, default=20)
+    parser.add_argument("--output", type=Path, help="JSON results (default: benchmarks/results/filters-N.json)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/simvec-filters-bench"))
     parser.add_argument("--stores", default=",".join(STORES), help="comma-separated subset of: " + ", ".join(STORES))
     args = parser.parse_args()
@@ -327,6 +329,8 @@ def main() -> None:
     condition_masks = masks(years, topics)
     expected = {name: truth(vectors, mask, qs) for name, mask in condition_masks.items()}
     raw_bytes = vectors.nbytes
+    output = args.output or RESULTS / f"filters-{args.n}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
     report = {"n": args.n, "queries": args.queries, "matching": {c: int(m.sum()) for c, m in condition_masks.items()}}
     results = {}
     for name in args.stores.split(","):
@@ -334,13 +338,14 @@ def main() -> None:
         search = STORES[name](directory, vectors, years, topics)
         build_s = time.perf_counter() - started
         results[name] = {"build_s": round(build_s, 1), "disk_mb": round(disk_bytes(search.path) / 1e6, 1)}
-        results[name].update(measure(search, qs, expected, args.budget_s))
+        results[name].update(measure(search, qs, expected, args.budget_s, args.min_queries))
         if name.startswith("simvec HNSW (cached"):
             report["hnsw_vs_raw_faiss"] = raw_faiss_ratio(search, qs)
         if hasattr(search, "collection"):
             results[name]["bytes_per_document"] = search.collection.info()["bytes_per_document"]
         print(name, json.dumps(results[name]), flush=True)
-    report["results"] = results
+        report["results"] = results  # written after every store, so a long run keeps what it measured
+        output.write_text(json.dumps(report, indent=2) + "\n")
     report["raw_vector_mb"] = round(raw_bytes / 1e6, 1)
     with open("/proc/loadavg") as load:
         report["loadavg"] = load.read().split()[:3]
@@ -353,8 +358,7 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(cells) + f" | {row['disk_mb']} |")
     if "hnsw_vs_raw_faiss" in report:
         print("HNSW unfiltered vs raw FAISS (same graph, efSearch 128):", report["hnsw_vs_raw_faiss"])
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"filters-{args.n}.json").write_text(json.dumps(report, indent=2) + "\n")
+    output.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
