@@ -56,7 +56,9 @@ def create(
         None, "--auto-hnsw-above", help="index=auto: exact search up to this many documents, HNSW above (100,000)."
     ),
     exact_filter_max: int = typer.Option(
-        None, "--exact-filter-max", help="HNSW/IVF: filters matching at most this many documents are exact (10,000)."
+        None,
+        "--exact-filter-max",
+        help="Filters matching at most this many documents score just those, exactly (10,000).",
     ),
 ) -> None:
     """Create an empty collection at PATH for a model."""

@@ -33,8 +33,8 @@ class IndexParams:
     """How a collection indexes its vectors; stored with the collection, settable at create time.
 
     `auto_hnsw_above`: index="auto" searches exactly (flat) up to this many documents and builds HNSW above.
-    `exact_filter_max`: on HNSW/IVF, a filter matching at most this many documents is searched exactly (cheaper
-    than a selector-restricted graph walk, and exact). `hnsw_m`, `hnsw_ef_construction`: FAISS HNSW build knobs.
+    `exact_filter_max`: a filter matching at most this many documents is searched exactly over just their vectors
+    (the "subset" plan of `simvec.store.plan`: cheaper than a selector-restricted index search, and exact). `hnsw_m`, `hnsw_ef_construction`: FAISS HNSW build knobs.
     """
 
     auto_hnsw_above: int = 100_000
@@ -270,7 +270,9 @@ class DerivedIndexes:
         allow, cached = self.matching_labels(filter) if filter else (None, False)
         filtered = time.perf_counter()
         index = None if exact and kind != "flat" else self.current(count, kind, spec)
-        strategy = choose(None if allow is None else len(allow), count, index and index.kind, self.exact_filter_max)
+        strategy = choose(
+            None if allow is None else len(allow), count, index and index.kind, self.params.exact_filter_max
+        )
         plan = Plan(strategy, index.kind if index else "exact", count, None if allow is None else len(allow))
         plan.filter_cached, plan.filter_ms = cached, 1000 * (filtered - started)
         if strategy == "empty":
@@ -299,10 +301,6 @@ class DerivedIndexes:
             [(int(label), float(score)) for label, score in zip(row_labels, row_scores, strict=True) if label >= 0]
             for row_labels, row_scores in zip(labels, scores, strict=True)
         ]
-
-    @property
-    def exact_filter_max(self) -> int:
-        return self.params.exact_filter_max
 
     def _index_search(
         self,

@@ -13,12 +13,12 @@ True/False compare as 1/0, as SQLite stores JSON booleans. A missing field equal
 list or an object matches only as present (`{"field": {"$ne": None}}`), never a value or a range.
 Field names and values only ever travel as SQL parameters, never as SQL text.
 
-The compiled query selects the matching labels (column `doc`) from the `meta` table (one row per scalar
-metadata value: field, value, doc; see `simvec.store.schema`), so every condition is a range lookup in its
-primary key: `$and` is INTERSECT, `$or` UNION, and negations ($ne, $nin, equality with None) are every label
-NOT IN the positive set. Type strictness comes from SQLite's sort order (numbers < text < blob) and the untyped `value`
-column, which never converts: a numeric range is bounded above by '' (the smallest text), a text range by
-x'' (the smallest blob; list and object values are stored as blobs).
+A filter compiles to a tree of lookups in the `meta` table (one row per scalar metadata value: field, value,
+doc; see `simvec.store.schema`), each a range of its primary key. The store evaluates the tree with numpy set
+operations (`SQLiteStore.matching_labels`) or as one SQL query (`to_sql`: INTERSECT, UNION, NOT IN) where SQL
+needs it (keyword search). Type strictness comes from SQLite's sort order (numbers < text < blob) and the
+untyped `value` column, which never converts: a numeric range is bounded above by '' (the smallest text), a
+text range by x'' (the smallest blob; list and object values are stored as blobs).
 """
 
 from __future__ import annotations
@@ -134,10 +134,9 @@ def _operator(field: str, op: str, value: Any) -> Node:
 
 
 def _field_query(field: str, spec: Any) -> Node:
-    if not isinstance(spec, dict):
-        _check_field(field, {field: spec})
-        return _operator(field, "$eq", spec)
     _check_field(field, {field: spec})
+    if not isinstance(spec, dict):
+        return _operator(field, "$eq", spec)
     if not spec:
         raise _invalid(f"no operator given for field {field!r}", {field: spec})
     return _combine([_operator(field, op, value) for op, value in spec.items()], "and")
