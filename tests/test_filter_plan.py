@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from simvec import Collection
-from simvec.errors import CollectionError
+from simvec.errors import CollectionError, FilterError
 
 DIM = 384
 N = 3000
@@ -222,3 +222,21 @@ def test_the_subset_plan_is_exact_for_euclidean_distance(tmp_path, data):
     distances = np.where(mask, np.linalg.norm(raw - queries[0], axis=1), np.inf)
     assert plan["dense"]["strategy"] == "subset" and [h.id for h in hits] == [str(i) for i in np.argsort(distances)[:K]]
     assert [h.score for h in hits] == pytest.approx(np.sort(distances)[:K], rel=1e-4)
+
+
+def test_a_filter_mixing_indexed_and_unindexed_fields(tmp_path, data):
+    vectors, buckets, metadata, queries = data
+    with Collection.create(tmp_path / "c", index="flat", indexed_fields=["colour"]) as collection:
+        collection.add([str(i) for i in range(300)], ids=[str(i) for i in range(300)],
+                       metadata=metadata[:300], vectors=vectors[:300])  # fmt: skip
+        assert {f for (f,) in collection.store.conn.execute("SELECT DISTINCT field FROM meta")} == {"colour"}
+        mask = (buckets[:300] % 2 == 0) & (buckets[:300] < 500)  # colour red = even bucket
+        for filter in (
+            {"colour": "red", "bucket": {"$lt": 500}},
+            {"$and": [{"bucket": {"$lt": 500}}, {"colour": "red"}]},
+        ):
+            hits = collection.search(queries[1], K, filter=filter)
+            assert [h.id for h in hits] == brute_force(vectors[:300], mask, queries[1], [str(i) for i in range(300)], K)
+        assert collection.search(queries[1], K, filter={"bucket": {"$ne": None}, "colour": "green"}) == []
+    with pytest.raises(FilterError, match="indexed_fields"):
+        Collection.create(tmp_path / "bad", indexed_fields="colour")

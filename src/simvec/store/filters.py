@@ -92,8 +92,9 @@ def _check_field(field: str, part: Any) -> None:
         raise _invalid(f"field name {field!r} is not allowed (it must be non-empty, without '\"')", part)
 
 
-def _lookup(field: str, condition: str, values: list) -> Node:
-    return Node("lookup", f"SELECT doc FROM meta WHERE field = ?{condition}", (field, *values))
+def _lookup(field: str, condition: str, values: list, indexed: frozenset[str] | None) -> Node:
+    table = "meta" if indexed is None or field in indexed else "meta_all"  # meta_all: a scan (see schema.py)
+    return Node("lookup", f"SELECT doc FROM {table} WHERE field = ?{condition}", (field, *values))
 
 
 def _not(node: Node) -> Node:
@@ -104,21 +105,21 @@ def _combine(parts: list[Node], op: str) -> Node:
     return parts[0] if len(parts) == 1 else Node(op, parts=tuple(parts))
 
 
-def _operator(field: str, op: str, value: Any) -> Node:
+def _operator(field: str, op: str, value: Any, indexed: frozenset[str] | None) -> Node:
     part = {field: {op: value}}
     if op in EQUALITY:
         scalar = _scalar(value, part)
         if scalar is None:  # null or missing: the field has no scalar or list value
-            present = _lookup(field, "", [])
+            present = _lookup(field, "", [], indexed)
             return _not(present) if op == "$eq" else present
-        query = _lookup(field, " AND value = ?", [scalar])
+        query = _lookup(field, " AND value = ?", [scalar], indexed)
         return query if op == "$eq" else _not(query)
     if op in COMPARISONS:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise _invalid(f"{op} needs a number or a string, got {type(value).__name__}", part)
         # numbers sort before '' (the smallest text), texts between '' and x'' (the smallest blob)
         within = " AND value >= '' AND value < x''" if isinstance(value, str) else " AND value < ''"
-        return _lookup(field, f"{within} AND value {COMPARISONS[op]} ?", [_scalar(value, part)])
+        return _lookup(field, f"{within} AND value {COMPARISONS[op]} ?", [_scalar(value, part)], indexed)
     if op in LIST_OPERATORS:
         if not isinstance(value, (list, tuple)):
             raise _invalid(f"{op} needs a list of values, got {type(value).__name__}", part)
@@ -127,22 +128,22 @@ def _operator(field: str, op: str, value: Any) -> Node:
         values = [_scalar(v, part, allow_none=False) for v in value]
         if not values:
             return NONE if op == "$in" else ALL
-        query = _lookup(field, f" AND value IN ({', '.join('?' * len(values))})", values)
+        query = _lookup(field, f" AND value IN ({', '.join('?' * len(values))})", values, indexed)
         return query if op == "$in" else _not(query)  # a missing field is "not in" the list, as in MongoDB
     known = ", ".join([*EQUALITY, *COMPARISONS, *LIST_OPERATORS])
     raise _invalid(f"unknown operator {op!r} for field {field!r} (known: {known})", part)
 
 
-def _field_query(field: str, spec: Any) -> Node:
+def _field_query(field: str, spec: Any, indexed: frozenset[str] | None) -> Node:
     _check_field(field, {field: spec})
     if not isinstance(spec, dict):
-        return _operator(field, "$eq", spec)
+        return _operator(field, "$eq", spec, indexed)
     if not spec:
         raise _invalid(f"no operator given for field {field!r}", {field: spec})
-    return _combine([_operator(field, op, value) for op, value in spec.items()], "and")
+    return _combine([_operator(field, op, value, indexed) for op, value in spec.items()], "and")
 
 
-def _compile(node: Any, depth: int) -> Node:
+def _compile(node: Any, depth: int, indexed: frozenset[str] | None) -> Node:
     if depth > MAX_DEPTH:
         raise _invalid(f"nested deeper than {MAX_DEPTH} levels", node)
     if not isinstance(node, dict):
@@ -154,17 +155,30 @@ def _compile(node: Any, depth: int) -> Node:
         if key in LOGICAL:
             if not isinstance(value, (list, tuple)) or not value:
                 raise _invalid(f"{key} needs a non-empty list of filters", {key: value})
-            parts.append(_combine([_compile(sub, depth + 1) for sub in value], key[1:]))
+            parts.append(_combine([_compile(sub, depth + 1, indexed) for sub in value], key[1:]))
         elif key.startswith("$"):
             raise _invalid(f"unknown operator {key!r} (logical operators: {', '.join(LOGICAL)})", {key: value})
         else:
-            parts.append(_field_query(key, value))
+            parts.append(_field_query(key, value, indexed))
     return _combine(parts, "and") if parts else ALL
 
 
-def parse_filter(filter: dict | None) -> Node:
-    """A filter checked and compiled to a tree of index lookups; None or {} is ALL."""
-    return ALL if filter is None else _compile(filter, 0)
+def indexed_field_names(fields: Any) -> list[str] | None:
+    """The `indexed_fields` of a new collection as a sorted list (None: every field), checked like filter fields."""
+    if fields is None:
+        return None
+    if isinstance(fields, (str, bytes)) or not isinstance(fields, (list, tuple, set, frozenset)):
+        raise FilterError(f"indexed_fields must be a list of field names, got {type(fields).__name__}")
+    for field in fields:
+        if not isinstance(field, str) or not field or "\x00" in field or '"' in field:
+            raise FilterError(f"indexed_fields: field name {field!r} is not allowed (non-empty, without '\"')")
+    return sorted(set(fields))
+
+
+def parse_filter(filter: dict | None, indexed: frozenset[str] | None = None) -> Node:
+    """A filter checked and compiled to a tree of lookups; None or {} is ALL. `indexed`: the fields in the metadata
+    index (None: every field); conditions on other fields scan the documents' JSON (`meta_all`)."""
+    return ALL if filter is None else _compile(filter, 0, indexed)
 
 
 def to_sql(node: Node) -> tuple[str, list]:

@@ -12,7 +12,8 @@ same triggers, so it is always in the transaction that wrote the document. Measu
 columns on 100k documents with two fields (`/tmp` micro-benchmark, see BENCHMARKS.md "Filtered search"): the same
 lookup cost for one condition (~2 ms for 2,000 labels), half the cost for two (INTERSECT of two index ranges vs
 one index plus row checks), 11 bytes per document more — and it indexes every field seen in data with no schema
-change, where a generated column needs an ALTER TABLE and an index per field. Lists and objects are stored as
+change, where a generated column needs an ALTER TABLE and an index per field. The setting `indexed_fields` (a list)
+limits it to declared fields; the view `meta_all` has the same rows for every field, computed from the JSON. Lists and objects are stored as
 blobs (present, never equal to or in range of a filter value). Collections of format 1 are migrated in place by
 `migrate` when opened.
 """
@@ -32,13 +33,18 @@ COUNTERS = ("generation", "count", "format_version")  # stored as integers; ever
 
 _META_VALUE = "CASE WHEN type IN ('array', 'object') THEN CAST(value AS BLOB) ELSE value END"
 _META_ROWS = f"SELECT key, {_META_VALUE}, {{doc}} FROM json_each({{metadata}}) WHERE type != 'null'"
+# Setting `indexed_fields`: absent or JSON null indexes every field; a JSON list indexes only those.
+_INDEXED = (
+    " AND (NOT EXISTS (SELECT 1 FROM settings WHERE key = 'indexed_fields' AND value != 'null')"
+    " OR key IN (SELECT j.value FROM settings, json_each(settings.value) AS j WHERE settings.key = 'indexed_fields'))"
+)
 
 META_SCHEMA = f"""
 CREATE TABLE meta (field TEXT NOT NULL, value, doc INTEGER NOT NULL, PRIMARY KEY (field, value, doc)) WITHOUT ROWID;
 CREATE TRIGGER docs_insert AFTER INSERT ON docs BEGIN
     INSERT INTO docs_fts(rowid, text) VALUES (new.seq, new.text);
     UPDATE settings SET value = value + 1 WHERE key = 'count';
-    INSERT INTO meta(field, value, doc) {_META_ROWS.format(doc="new.seq", metadata="new.metadata")};
+    INSERT INTO meta(field, value, doc) {_META_ROWS.format(doc="new.seq", metadata="new.metadata")}{_INDEXED};
 END;
 CREATE TRIGGER docs_delete AFTER DELETE ON docs BEGIN
     INSERT INTO docs_fts(docs_fts, rowid, text) VALUES ('delete', old.seq, old.text);
@@ -49,8 +55,12 @@ CREATE TRIGGER docs_delete AFTER DELETE ON docs BEGIN
 END;
 CREATE TRIGGER docs_update_metadata AFTER UPDATE OF metadata ON docs BEGIN
     DELETE FROM meta WHERE (field, value, doc) IN ({_META_ROWS.format(doc="old.seq", metadata="old.metadata")});
-    INSERT INTO meta(field, value, doc) {_META_ROWS.format(doc="new.seq", metadata="new.metadata")};
+    INSERT INTO meta(field, value, doc) {_META_ROWS.format(doc="new.seq", metadata="new.metadata")}{_INDEXED};
 END;
+-- The same rows for every field, computed from the JSON (a scan of every document): filters on fields left out of
+-- `indexed_fields` read this instead of `meta`, with the same SQL.
+CREATE VIEW meta_all(field, value, doc) AS
+    SELECT key, {_META_VALUE}, docs.seq FROM docs, json_each(docs.metadata) WHERE type != 'null';
 """
 
 SCHEMA = (

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from simvec.store import schema
-from simvec.store.filters import Node, compile_filter, parse_filter
+from simvec.store.filters import Node, parse_filter, to_sql
 from simvec.store.protocol import StoredRow
 
 _SQL_CHUNK = 10_000  # ids per `IN (...)` (SQLite allows 32,766 parameters)
@@ -46,6 +46,12 @@ class SQLiteStore:
         self.settings = schema.read_settings(self.conn)
         self.dimension = int(dimension or self.settings.get("dimension") or 0)
         self._every: tuple[int, np.ndarray] | None = None  # (generation, every label) for negated filters
+
+    @property
+    def indexed_fields(self) -> frozenset[str] | None:
+        """The metadata fields in the index (None: every field), as declared at create time."""
+        fields = self.settings.get("indexed_fields")
+        return None if fields is None else frozenset(fields)
 
     @classmethod
     def create(cls, path: Path, settings: dict[str, object]) -> SQLiteStore:
@@ -163,7 +169,7 @@ class SQLiteStore:
     def vectors(self, filter: dict | None = None, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(labels, float32 matrix) of the documents matching `filter` with label > `after`, in label order."""
         if filter:
-            selected, params = compile_filter(filter)
+            selected, params = to_sql(parse_filter(filter, self.indexed_fields))
             where = f"seq IN ({selected})"
         else:
             where, params = "1", []
@@ -186,7 +192,7 @@ class SQLiteStore:
 
     def matching_labels(self, filter: dict) -> np.ndarray:
         """Labels of the documents matching `filter`, sorted: index lookups combined as numpy set operations."""
-        return self._labels_of(parse_filter(filter))
+        return self._labels_of(parse_filter(filter, self.indexed_fields))
 
     def _labels_of(self, node: Node) -> np.ndarray:
         # SQLite's INTERSECT/UNION/EXCEPT sort every operand into a temporary b-tree; numpy's sorted-set operations
@@ -236,7 +242,7 @@ class SQLiteStore:
 
     def keyword(self, text: str, k: int, filter: dict | None = None) -> list[tuple[int, float]]:
         """(label, BM25 score, higher is better) of the k best keyword matches among the filtered documents."""
-        selected, params = compile_filter(filter)
+        selected, params = to_sql(parse_filter(filter, self.indexed_fields))
         match = fts_query(text)
         if not match:
             return []
