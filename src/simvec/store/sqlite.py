@@ -198,7 +198,8 @@ class SQLiteStore:
         # SQLite's INTERSECT/UNION/EXCEPT sort every operand into a temporary b-tree; numpy's sorted-set operations
         # over the looked-up labels are 5-10x faster, and negations reuse the set of every label (cached).
         if node.op == "lookup":
-            return np.unique(self._label_query(node.sql, node.params))
+            # Unique already (one value per field per document); sorted by doc within each value (primary key order).
+            return np.sort(self._label_query(node.sql, node.params))
         if node.op in ("all", "none"):
             return self._every_label() if node.op == "all" else np.empty(0, dtype=np.int64)
         parts = [self._labels_of(part) for part in node.parts]
