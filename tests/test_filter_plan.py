@@ -12,6 +12,7 @@ import pytest
 
 from simvec import Collection
 from simvec.errors import CollectionError, FilterError
+from simvec.store.plan import FilterCache
 
 DIM = 384
 N = 3000
@@ -240,3 +241,14 @@ def test_a_filter_mixing_indexed_and_unindexed_fields(tmp_path, data):
         assert collection.search(queries[1], K, filter={"bucket": {"$ne": None}, "colour": "green"}) == []
     with pytest.raises(FilterError, match="indexed_fields"):
         Collection.create(tmp_path / "bad", indexed_fields="colour")
+
+
+def test_the_filter_cache_is_bounded_in_entries_and_labels():
+    cache = FilterCache(size=3, labels=100)
+    for i in range(5):
+        cache.put({"f": i}, 1, np.arange(10))
+    assert [cache.get({"f": i}, 1) is not None for i in range(5)] == [False, False, True, True, True]
+    assert cache.get({"f": 4}, 2) is None  # another generation: a write happened since
+    cache.put({"big": 1}, 1, np.arange(95))  # 95 + the newest 10 > 100 labels: only the big one stays
+    assert cache.get({"big": 1}, 1) is not None and cache.get({"f": 4}, 1) is None
+    assert cache.get({"f": 1.0}, 1) is None and FilterCache.key({"f": 1}) != FilterCache.key({"f": True})

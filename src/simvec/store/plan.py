@@ -28,6 +28,7 @@ import numpy as np
 NEARLY_ALL = 0.9  # post-filter when at least this share of the collection matches
 POST_FILTER_SLACK = 2.0  # widen k by this factor on top of 1/selectivity, so short rows stay rare
 FILTER_CACHE_SIZE = 32  # filters whose label sets are kept per collection object
+FILTER_CACHE_LABELS = 4_000_000  # and at most this many labels in all (32 MB), however broad the filters
 
 
 @dataclass
@@ -88,8 +89,8 @@ def keep_matching(scores: np.ndarray, labels: np.ndarray, allow: np.ndarray, k: 
 class FilterCache:
     """Label sets of recent filters, valid for the store generation they were read at."""
 
-    def __init__(self, size: int = FILTER_CACHE_SIZE) -> None:
-        self.size = size
+    def __init__(self, size: int = FILTER_CACHE_SIZE, labels: int = FILTER_CACHE_LABELS) -> None:
+        self.size, self.labels = size, labels
         self._entries: OrderedDict[str, tuple[int, np.ndarray]] = OrderedDict()
 
     @staticmethod
@@ -111,5 +112,7 @@ class FilterCache:
         key = self.key(filter)
         self._entries[key] = (generation, labels)
         self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
+        while len(self._entries) > self.size or (
+            len(self._entries) > 1 and sum(len(kept) for _, kept in self._entries.values()) > self.labels
+        ):
             self._entries.popitem(last=False)
