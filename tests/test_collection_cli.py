@@ -82,6 +82,9 @@ def test_add_is_resumable_and_search_filters(built, capsys):
     )
     assert code == 0 and {h["id"] for h in json.loads(out)} == {"dog", "code"}
     assert json.loads(out)[0]["metadata"]["lang"] == "en"
+    code, out, err = run(capsys, "collection", "search", path, "kitten", "--filter", '{"lang": "fr"}', "--explain")
+    plan = json.loads(err)["dense"]
+    assert code == 0 and "chat" in out and (plan["strategy"], plan["matching"], plan["exact"]) == ("subset", 1, True)
     code, out, _ = run(capsys, "collection", "search", path, "programming", "--mode", "keyword")
     assert code == 0 and "code" in out and "Python is a" in out and "chat" not in out
 
@@ -92,6 +95,8 @@ def test_info_delete_export(built, capsys, tmp_path):
     details = json.loads(out)
     assert code == 0 and details["count"] == 4 and details["dimension"] == 384 and details["index_kind"] == "flat"
     assert details["model"] == "sentence-transformers/all-MiniLM-L6-v2" and details["bytes_on_disk"] > 0
+    assert details["bytes_per_document"] == pytest.approx(details["bytes_on_disk"] / 4, abs=0.1)
+    assert sum(details["files"].values()) == details["bytes_on_disk"] and "collection.db" in details["files"]
     code, _, err = run(capsys, "collection", "delete", path, "dog", "nope")
     assert code == 0 and "deleted 1 of 2 ids" in err
     assert run(capsys, "collection", "export", path, tmp_path / "out.jsonl")[0] == 0

@@ -57,7 +57,9 @@ def create(
         None, "--auto-hnsw-above", help="index=auto: exact search up to this many documents, HNSW above (100,000)."
     ),
     exact_filter_max: int = typer.Option(
-        None, "--exact-filter-max", help="HNSW/IVF: filters matching at most this many documents are exact (10,000)."
+        None,
+        "--exact-filter-max",
+        help="Filters matching at most this many documents score just those, exactly (10,000).",
     ),
 ) -> None:
     """Create an empty collection at PATH for a model."""
@@ -186,6 +188,9 @@ def search(
         "--min-relevance",
         help="Only hits whose calibrated relevance (0..1) reaches this; needs `simvec collection calibrate` first.",
     ),
+    explain: bool = typer.Option(
+        False, "--explain", help="Also show the search plan (strategy, documents matched and scored, milliseconds)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Search a collection."""
@@ -198,19 +203,28 @@ def search(
                 f"not valid JSON ({exc.msg} at column {exc.colno}): {filter}", param_hint="--filter"
             ) from None
     with _open(path) as collection:
-        hits = collection.search(
-            query, k, filter=parsed, mode=mode, exact=exact, ef_search=ef_search, min_relevance=min_relevance
+        found = collection.search(
+            query,
+            k,
+            filter=parsed,
+            mode=mode,
+            exact=exact,
+            ef_search=ef_search,
+            min_relevance=min_relevance,
+            explain=explain,
         )
+    hits, plan = found if explain else (found, None)
     calibrated = min_relevance is not None
     if as_json:
         relevance = (lambda h: {"relevance": round(h.relevance, 6)}) if calibrated else (lambda h: {})
-        print_json(
-            [
-                {"id": h.id, "score": round(h.score, 6), **relevance(h), "text": h.text, "metadata": h.metadata}
-                for h in hits
-            ]
-        )
+        rows = [
+            {"id": h.id, "score": round(h.score, 6), **relevance(h), "text": h.text, "metadata": h.metadata}
+            for h in hits
+        ]
+        print_json({"hits": rows, "plan": plan} if explain else rows)
         return
+    if explain:
+        typer.echo(json.dumps(plan, indent=2), err=True)
     if calibrated and not hits:
         typer.echo(f"no hit reaches min_relevance {min_relevance:g}", err=True)
         return
@@ -240,7 +254,7 @@ def delete(path: Path = PathArgument, ids: list[str] = typer.Argument(..., help=
 
 @collection_app.command("info")
 def info(path: Path = PathArgument, as_json: bool = JsonOption) -> None:
-    """Count, dimension, model, index kind and bytes on disk."""
+    """Count, dimension, model, index kind, bytes on disk (per document and per file)."""
     with _open(path) as collection:
         print_details(collection.info(), as_json)
 

@@ -25,6 +25,7 @@ from simvec.index.base import (
     header_bytes,
     label_selector,
     labels_at,
+    positions_of,
     read_header,
 )
 
@@ -130,6 +131,36 @@ class VectorIndex:
     @property
     def ntotal(self) -> int:
         return int(self.index.ntotal)
+
+    def search_subset(self, queries: np.ndarray, k: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Exact k nearest per query among `labels` (all in the index), scored where a flat or HNSW index keeps its
+        float32 vectors — no copy of the subset; None for IVF (its vectors sit in inverted lists, not one matrix)."""
+        inner = faiss.downcast_index(self.index.index)
+        if isinstance(inner, faiss.IndexHNSW):
+            inner = faiss.downcast_index(inner.storage)
+        if not isinstance(inner, faiss.IndexFlat):
+            return None
+        known = self._known()
+        positions = positions_of(known, labels)
+        if len(positions) != len(labels):
+            raise RuntimeError("bug: asked the index to score labels it does not hold")
+        queries = _as_matrix(queries, self.stamp.dimension)
+        scores = np.full((len(queries), k), np.nan, dtype=np.float32)
+        found = np.full((len(queries), k), -1, dtype=np.int64)
+        width = min(k, len(positions))
+        if width:
+            # FAISS's by-index kernels score the subset in place (faiss.knn on a gathered copy was 4x slower here).
+            by_index = faiss.knn_inner_products_by_idx if self.stamp.metric == "ip" else faiss.knn_L2sqr_by_idx
+            top_scores = np.empty((len(queries), width), dtype=np.float32)
+            top_positions = np.empty((len(queries), width), dtype=np.int64)
+            by_index(
+                faiss.swig_ptr(queries), inner.get_xb(), faiss.swig_ptr(positions), self.stamp.dimension,
+                len(queries), self.ntotal, len(positions), width,
+                faiss.swig_ptr(top_scores), faiss.swig_ptr(top_positions), 0,  # 0: the same subset for every query
+            )  # fmt: skip
+            scores[:, :width] = top_scores
+            found[:, :width] = labels_at(known, top_positions)
+        return finish_scores(scores, found, self.stamp.metric)
 
     @property
     def kind(self) -> str:

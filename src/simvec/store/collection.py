@@ -24,11 +24,11 @@ from simvec.store import adapter as adapters
 from simvec.store import calibration as _calibration
 from simvec.store import dedup, schema, validate
 from simvec.store.collection_tasks import CollectionTasks
-from simvec.store.derived import DerivedIndexes, IndexParams
-from simvec.store.filters import compile_filter
+from simvec.store.derived import DerivedIndexes, IndexParams, footprint
+from simvec.store.filters import compile_filter, indexed_field_names
 from simvec.store.protocol import StoredRow
 from simvec.store.results import AddResult, Document, Hit, SearchOptions
-from simvec.store.search import rank_queries
+from simvec.store.search import explain_plan, rank_queries
 from simvec.store.sqlite import SQLiteStore
 from simvec.store.validate import MAX_ID_CHARS, check_positive_int
 from simvec.tasks.adapt import QueryAdapter
@@ -78,6 +78,7 @@ class Collection(CollectionTasks):
         rescore: str | None = None,
         rescore_multiplier: int | None = None,
         index_params: IndexParams | dict | None = None,
+        indexed_fields: Sequence[str] | None = None,
     ) -> Collection:
         """Create an empty collection directory at `path` for `model` (default: the bundled model).
 
@@ -87,6 +88,8 @@ class Collection(CollectionTasks):
         {"truncate_dim": 256, "codec": "binary"}, ... see simvec.vectors.compression_spec); `rescore` ("int8", "float32",
         "none") re-ranks `rescore_multiplier` x k candidates with vectors memory-mapped from disk.
         `index_params`: see `IndexParams` (HNSW M/efConstruction, the auto-HNSW size, the exact-filter size).
+        `indexed_fields`: the metadata fields filters look up in an index (None: every field seen in data, at
+        ~35 bytes per field per document); a filter on any other field still works, by scanning every document.
         """
         if index not in INDEX_CHOICES:
             raise CollectionError(f"unknown index {index!r}; valid: {', '.join(INDEX_CHOICES)}")
@@ -100,6 +103,7 @@ class Collection(CollectionTasks):
         card = _model_card(model)
         spec = validate.compression_spec(compression, card.dimension, index, rescore, rescore_multiplier)
         params = IndexParams.parse(index_params)
+        fields = indexed_field_names(indexed_fields)
         path.mkdir(parents=True, exist_ok=True)
         settings = {
             "encoder": validate.model_identity(card),
@@ -108,6 +112,7 @@ class Collection(CollectionTasks):
             "index": index,
             "compression": spec.as_dict() if spec else None,
             "index_params": params.as_dict(),
+            "indexed_fields": fields,
         }
         return cls(path, SQLiteStore.create(path / DB_NAME, settings), model, None)
 
@@ -125,11 +130,12 @@ class Collection(CollectionTasks):
         if index is not None and index not in INDEX_CHOICES:
             raise CollectionError(f"unknown index {index!r}; valid: {', '.join(INDEX_CHOICES)}")
         store = SQLiteStore(path / DB_NAME)
-        version = store.settings.get("format_version")
-        if version != schema.FORMAT_VERSION:
+        version = store.migrate()  # older formats are migrated in place, in one transaction
+        if version > schema.FORMAT_VERSION:
             store.close()
             raise CollectionError(
-                f"{path}: collection format {version} is not supported (expected {schema.FORMAT_VERSION})"
+                f"{path}: collection format {version} is newer than this simvec supports ({schema.FORMAT_VERSION});"
+                " upgrade simvec to open it"
             )
         collection = cls(path, store, model, index)
         if model is not None:
@@ -201,6 +207,7 @@ class Collection(CollectionTasks):
 
         `ram_bytes` is what the index keeps in RAM (vectors or codes, plus 8 bytes of label per vector);
         `rescore_bytes_on_disk` the memory-mapped rescoring file (read per candidate, not held in RAM).
+        `bytes_per_document` is every file of the collection over the count; `files` splits it by file.
         """
         count = self.count()
         return {
@@ -213,7 +220,8 @@ class Collection(CollectionTasks):
             "index": self._index_choice,
             "index_kind": self._kind(count),
             "generation": self.store.generation(),
-            "bytes_on_disk": sum(p.stat().st_size for p in self.path.iterdir() if p.is_file()),
+            **footprint(self.path, count, self.dimension),
+            "indexed_fields": self.settings.get("indexed_fields"),  # None: every metadata field
             **self.derived.describe(count, self.compression),
             "calibration": calibration.summary() if (calibration := self.calibration) else None,
         }
@@ -381,19 +389,18 @@ class Collection(CollectionTasks):
 
     def search(
         self, query: str | np.ndarray | Sequence[float], k: int = 10, **options: Unpack[SearchOptions]
-    ) -> list[Hit]:
+    ) -> list[Hit] | tuple[list[Hit], dict]:
         """The k best documents for one query (a text, or a vector for dense mode), best first.
 
         Options are those of `search_batch`: filter, mode ("dense", "keyword", "hybrid"), weights,
-        exact, ef_search, nprobe, min_relevance.
+        exact, ef_search, nprobe, min_relevance, explain.
         """
-        if isinstance(query, str):
-            return self.search_batch([query], k, **options)[0]
-        if np.ndim(query) != 1:
+        if not isinstance(query, str) and np.ndim(query) != 1:
             raise CollectionError(
                 f"query must be a text or one vector of shape ({self.dimension},), got shape {np.shape(query)}"
             )
-        return self.search_batch(np.asarray([query]), k, **options)[0]
+        found = self.search_batch([query] if isinstance(query, str) else np.asarray([query]), k, **options)
+        return (found[0][0], found[1]) if options.get("explain") else found[0]
 
     def search_batch(
         self,
@@ -408,7 +415,8 @@ class Collection(CollectionTasks):
         nprobe: int | None = None,
         min_relevance: float | None = None,
         adapter: QueryAdapter | str | None = adapters.STORED,
-    ) -> list[list[Hit]]:
+        explain: bool = False,
+    ) -> list[list[Hit]] | tuple[list[list[Hit]], dict]:
         """The k best documents for each query (texts, or an (n, dimension) matrix): one hit list per query.
 
         `filter` (see simvec.store.filters) restricts the documents before ranking, in every mode; dense
@@ -421,6 +429,8 @@ class Collection(CollectionTasks):
 
         `adapter`: "stored" (the collection's query adapter, if it has one), None (off) or a `QueryAdapter`; it maps
         query vectors (texts or vectors) for dense and hybrid search.
+
+        `explain=True` returns (hits, plan): how the search ran (see simvec.store.plan) and what it cost.
         """
         k = check_positive_int(k, "k", MAX_K)
         if mode not in MODES:
@@ -429,6 +439,7 @@ class Collection(CollectionTasks):
             min_relevance, calibration = _calibration.check_search(self, min_relevance, mode)
         validate.check_weights(weights, mode)
         compile_filter(filter)  # a bad filter fails before anything is embedded
+        self.derived.last_plan = None
         if not isinstance(queries, str) and len(queries) == 0:
             return []
         texts, qvecs = self._queries(queries, mode)
@@ -451,8 +462,8 @@ class Collection(CollectionTasks):
         )
         self.derived.save_if_rebuilt()
         if min_relevance is not None:
-            return _calibration.filter_hits(calibration, hits, qvecs, texts, min_relevance, self.count())
-        return hits
+            hits = _calibration.filter_hits(calibration, hits, qvecs, texts, min_relevance, self.count())
+        return (hits, explain_plan(mode, self.derived.last_plan)) if explain else hits
 
     def _queries(self, queries: Sequence[str] | np.ndarray, mode: str) -> tuple[list[str] | None, np.ndarray | None]:
         if isinstance(queries, str):

@@ -9,6 +9,7 @@ generation they reflect.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from simvec.errors import CodecError, CollectionError
 from simvec.index import CodeIndex, Index, RescoreStore, VectorIndex, exact_search, rescore
 from simvec.index.faiss_index import HNSW_EF_CONSTRUCTION, HNSW_M
+from simvec.store.plan import FilterCache, Plan, choose, keep_matching, post_filter_depth
 from simvec.store.protocol import Store
 from simvec.vectors.compression_spec import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
 
@@ -31,8 +33,8 @@ class IndexParams:
     """How a collection indexes its vectors; stored with the collection, settable at create time.
 
     `auto_hnsw_above`: index="auto" searches exactly (flat) up to this many documents and builds HNSW above.
-    `exact_filter_max`: on HNSW/IVF, a filter matching at most this many documents is searched exactly (cheaper
-    than a selector-restricted graph walk, and exact). `hnsw_m`, `hnsw_ef_construction`: FAISS HNSW build knobs.
+    `exact_filter_max`: a filter matching at most this many documents is searched exactly over just their vectors
+    (the "subset" plan of `simvec.store.plan`: cheaper than a selector-restricted index search, and exact). `hnsw_m`, `hnsw_ef_construction`: FAISS HNSW build knobs.
     """
 
     auto_hnsw_above: int = 100_000
@@ -62,6 +64,21 @@ class IndexParams:
         return asdict(self)
 
 
+def footprint(directory: Path, count: int, dimension: int) -> dict[str, object]:
+    """Bytes on disk of a collection directory: in total, per document, per file, and as a multiple of the raw
+    float32 vectors (what a store needs at least, before text and metadata)."""
+    files = {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file()}
+    total = sum(files.values())
+    raw = count * dimension * 4
+    return {
+        "bytes_on_disk": total,
+        "bytes_per_document": round(total / count, 1) if count else None,
+        "raw_vector_bytes": raw,
+        "disk_over_raw_vectors": round(total / raw, 2) if raw else None,
+        "files": files,
+    }
+
+
 class DerivedIndexes:
     """The FAISS index and rescoring file of one collection directory, kept current with its store."""
 
@@ -72,6 +89,8 @@ class DerivedIndexes:
         self.rescore: RescoreStore | None = None
         self.dirty = False
         self._dead = np.empty(0, dtype=np.int64)  # labels in the index whose documents are gone
+        self.filters = FilterCache()
+        self.last_plan: Plan | None = None  # the plan of the last dense search (for explain)
 
     # ---- where and what --------------------------------------------------------------------------
 
@@ -218,6 +237,16 @@ class DerivedIndexes:
 
     # ---- dense search (call inside a read transaction) ---------------------------------------------
 
+    def matching_labels(self, filter: dict) -> tuple[np.ndarray, bool]:
+        """The sorted labels matching `filter` in this snapshot, and whether they came from the cache."""
+        generation = self.store.generation()
+        cached = self.filters.get(filter, generation)
+        if cached is not None:
+            return cached, True
+        labels = self.store.matching_labels(filter)
+        self.filters.put(filter, generation, labels)
+        return labels, False
+
     def search(
         self,
         queries: np.ndarray,
@@ -233,42 +262,87 @@ class DerivedIndexes:
     ) -> list[list[tuple[int, float]]]:
         """(label, score) of the k best documents per query among those matching `filter`, best first.
 
-        Filters are pre-filters: the index search is restricted to the matching labels, and rows an approximate
-        index could not fill are redone exactly, so k hits come back whenever k documents match.
+        Filters are pre-filters, run by the plan `simvec.store.plan.choose` picks from the filter's selectivity
+        (kept in `last_plan`); rows an approximate index could not fill are redone exactly, so k hits come back
+        whenever k documents match.
         """
-        allow = None
-        if filter:
-            allow = self.store.matching_labels(filter)
-            if not len(allow):
-                return [[] for _ in queries]
+        started = time.perf_counter()
+        allow, cached = self.matching_labels(filter) if filter else (None, False)
+        filtered = time.perf_counter()
         index = None if exact and kind != "flat" else self.current(count, kind, spec)
-        selective = allow is not None and len(allow) <= self.params.exact_filter_max
-        if index is None or (index.kind in ("hnsw", "ivf") and selective):
-            scores, labels = self.exact(queries, k, filter)
+        strategy = choose(
+            None if allow is None else len(allow), count, index and index.kind, self.params.exact_filter_max
+        )
+        plan = Plan(strategy, index.kind if index else "exact", count, None if allow is None else len(allow))
+        plan.filter_cached, plan.filter_ms = cached, 1000 * (filtered - started)
+        if strategy == "empty":
+            scores, labels = np.empty((len(queries), 0)), np.empty((len(queries), 0), dtype=np.int64)
+        elif strategy == "subset" and allow is not None:
+            scores, labels = self._subset(queries, k, allow, index)
+            plan.scored = len(allow)
+        elif strategy == "subset":  # exact=True on an approximate index, no filter
+            scores, labels = self.exact(queries, k, None)
+            plan.scored = count
         else:
-            depth = k * spec.rescore_multiplier if spec and spec.rescore != "none" else k
-            scores, labels = index.search(
-                queries,
-                min(depth, MAX_CANDIDATES),
-                allow=allow,
-                exclude=None if allow is not None else self._dead,
-                ef_search=ef_search,
-                nprobe=nprobe,
-            )
-            if depth != k:  # two-stage: rescore the code candidates with vectors read from the memory-mapped file
-                store = self.current_rescore(spec)
-                scores, labels = rescore(
-                    queries, labels, k, self.metric, lambda wanted: store.vectors(wanted, self.store.vectors_of)
-                )
+            scores, labels = self._index_search(queries, k, index, allow, strategy, plan, spec, ef_search, nprobe)
             # An approximate index can run out of candidates under a selective filter: redo those rows exactly.
             expected = min(k, count if allow is None else len(allow))
             short = np.flatnonzero((labels >= 0).sum(axis=1) < expected)
             if len(short):
-                scores[short], labels[short] = self.exact(queries[short], k, filter)
+                if allow is None:
+                    scores[short], labels[short] = self.exact(queries[short], k, None)
+                else:
+                    scores[short], labels[short] = self._subset(queries[short], k, allow, index)
+                plan.redone_rows = len(short)
+        plan.exact = strategy in ("empty", "subset") or (index is not None and index.kind == "flat")
+        plan.search_ms = 1000 * (time.perf_counter() - filtered)
+        self.last_plan = plan
         return [
             [(int(label), float(score)) for label, score in zip(row_labels, row_scores, strict=True) if label >= 0]
             for row_labels, row_scores in zip(labels, scores, strict=True)
         ]
+
+    def _index_search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        index: Index,
+        allow: np.ndarray | None,
+        strategy: str,
+        plan: Plan,
+        spec: CompressionSpec | None,
+        ef_search: int | None,
+        nprobe: int | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The selector, post-filter or unfiltered plan through the index (and rescoring, when compressed)."""
+        want = post_filter_depth(k, len(allow), plan.count, MAX_CANDIDATES) if strategy == "post-filter" else k
+        depth = want * spec.rescore_multiplier if spec and spec.rescore != "none" else want
+        plan.scored = min(depth, MAX_CANDIDATES)
+        scores, labels = index.search(
+            queries,
+            plan.scored,
+            allow=allow if strategy == "selector" else None,
+            exclude=self._dead if strategy != "selector" else None,
+            ef_search=ef_search,
+            nprobe=nprobe,
+        )
+        if depth != want:  # two-stage: rescore the code candidates with vectors read from the memory-mapped file
+            store = self.current_rescore(spec)
+            scores, labels = rescore(
+                queries, labels, want, self.metric, lambda wanted: store.vectors(wanted, self.store.vectors_of)
+            )
+        if strategy == "post-filter":
+            scores, labels = keep_matching(scores, labels, allow, k)
+        return scores, labels
+
+    def _subset(
+        self, queries: np.ndarray, k: int, allow: np.ndarray, index: Index | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Brute force over the vectors of `allow` only: in the index's RAM when it holds float32 vectors."""
+        found = index.search_subset(queries, k, allow) if isinstance(index, VectorIndex) else None
+        if found is None:  # IVF, compressed codes or no index loaded: the stored float32 vectors
+            found = exact_search(queries, self.store.vectors_of(allow), allow, k, self.metric)
+        return found
 
     def exact(self, queries: np.ndarray, k: int, filter: dict | None) -> tuple[np.ndarray, np.ndarray]:
         """Brute force over the matching documents' stored vectors."""

@@ -1,4 +1,4 @@
-"""The metadata filter language, compiled to a parameterised SQL condition over the JSON metadata column.
+"""The metadata filter language, compiled to one parameterised SQL query over the metadata index (`meta`).
 
     {"field": value}                                   field equals value
     {"field": {"$eq"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": value}}
@@ -9,23 +9,50 @@
 Values are str, int, float (finite), bool or None. Comparison is type-strict (1 never equals "1",
 and $gt/$gte/$lt/$lte compare numbers with numbers and strings with strings only);
 True/False compare as 1/0, as SQLite stores JSON booleans. A missing field equals None, so
-`$ne` and `$nin` match documents without the field; range operators never match them.
+`$ne` and `$nin` match documents without the field; range operators never match them. A field holding a
+list or an object matches only as present (`{"field": {"$ne": None}}`), never a value or a range.
 Field names and values only ever travel as SQL parameters, never as SQL text.
+
+A filter compiles to a tree of lookups in the `meta` table (one row per scalar metadata value: field, value,
+doc; see `simvec.store.schema`), each a range of its primary key. The store evaluates the tree with numpy set
+operations (`SQLiteStore.matching_labels`) or as one SQL query (`to_sql`: INTERSECT, UNION, NOT IN) where SQL
+needs it (keyword search). Type strictness comes from SQLite's sort order (numbers < text < blob) and the
+untyped `value` column, which never converts: a numeric range is bounded above by '' (the smallest text), a
+text range by x'' (the smallest blob; list and object values are stored as blobs).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from simvec.errors import FilterError
 
-COMPARISONS = {"$eq": "IS", "$ne": "IS NOT", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+EQUALITY = ("$eq", "$ne")
 LIST_OPERATORS = ("$in", "$nin")
 LOGICAL = ("$and", "$or")
 MAX_IN_VALUES = 10_000
 MAX_DEPTH = 32
+MAX_COMPOUND = 200  # SQLite allows 500 terms in one compound SELECT; larger $and/$or lists are nested
+
+EVERY_LABEL = "SELECT seq AS doc FROM docs"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A compiled filter: `op` is "lookup" (`sql` selecting labels as `doc`, with `params`), "and", "or", "not",
+    "all" or "none"; `parts` are the operands of and/or/not."""
+
+    op: str
+    sql: str = ""
+    params: tuple = ()
+    parts: tuple[Node, ...] = ()
+
+
+ALL, NONE = Node("all"), Node("none")
 
 
 def _invalid(message: str, part: Any) -> FilterError:
@@ -60,83 +87,123 @@ def _scalar(value: Any, part: Any, *, allow_none: bool = True) -> Any:
     raise _invalid(f"value of type {kind} is not allowed here (use str, int, float or bool)", part)
 
 
-def _field_expr(field: str, part: Any, params: list) -> str:
+def _check_field(field: str, part: Any) -> None:
     if not field or "\x00" in field or '"' in field:
         raise _invalid(f"field name {field!r} is not allowed (it must be non-empty, without '\"')", part)
-    params.append(f'$."{field}"')
-    return "json_extract(metadata, ?)"
 
 
-def _field_condition(field: str, spec: Any, params: list) -> str:
+def _lookup(field: str, condition: str, values: list, indexed: frozenset[str] | None) -> Node:
+    table = "meta" if indexed is None or field in indexed else "meta_all"  # meta_all: a scan (see schema.py)
+    return Node("lookup", f"SELECT doc FROM {table} WHERE field = ?{condition}", (field, *values))
+
+
+def _not(node: Node) -> Node:
+    return Node("not", parts=(node,))
+
+
+def _combine(parts: list[Node], op: str) -> Node:
+    return parts[0] if len(parts) == 1 else Node(op, parts=tuple(parts))
+
+
+def _operator(field: str, op: str, value: Any, indexed: frozenset[str] | None) -> Node:
+    part = {field: {op: value}}
+    if op in EQUALITY:
+        scalar = _scalar(value, part)
+        if scalar is None:  # null or missing: the field has no scalar or list value
+            present = _lookup(field, "", [], indexed)
+            return _not(present) if op == "$eq" else present
+        query = _lookup(field, " AND value = ?", [scalar], indexed)
+        return query if op == "$eq" else _not(query)
+    if op in COMPARISONS:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise _invalid(f"{op} needs a number or a string, got {type(value).__name__}", part)
+        # numbers sort before '' (the smallest text), texts between '' and x'' (the smallest blob)
+        within = " AND value >= '' AND value < x''" if isinstance(value, str) else " AND value < ''"
+        return _lookup(field, f"{within} AND value {COMPARISONS[op]} ?", [_scalar(value, part)], indexed)
+    if op in LIST_OPERATORS:
+        if not isinstance(value, (list, tuple)):
+            raise _invalid(f"{op} needs a list of values, got {type(value).__name__}", part)
+        if len(value) > MAX_IN_VALUES:
+            raise _invalid(f"{op} has {len(value):,} values; the limit is {MAX_IN_VALUES:,}", part)
+        values = [_scalar(v, part, allow_none=False) for v in value]
+        if not values:
+            return NONE if op == "$in" else ALL
+        query = _lookup(field, f" AND value IN ({', '.join('?' * len(values))})", values, indexed)
+        return query if op == "$in" else _not(query)  # a missing field is "not in" the list, as in MongoDB
+    known = ", ".join([*EQUALITY, *COMPARISONS, *LIST_OPERATORS])
+    raise _invalid(f"unknown operator {op!r} for field {field!r} (known: {known})", part)
+
+
+def _field_query(field: str, spec: Any, indexed: frozenset[str] | None) -> Node:
+    _check_field(field, {field: spec})
     if not isinstance(spec, dict):
-        expr = _field_expr(field, {field: spec}, params)
-        params.append(_scalar(spec, {field: spec}))
-        return f"{expr} IS ?"
+        return _operator(field, "$eq", spec, indexed)
     if not spec:
         raise _invalid(f"no operator given for field {field!r}", {field: spec})
-    clauses = []
-    for op, value in spec.items():
-        part = {field: {op: value}}
-        if op in ("$eq", "$ne"):
-            expr = _field_expr(field, part, params)
-            params.append(_scalar(value, part))
-            clauses.append(f"{expr} {COMPARISONS[op]} ?")
-        elif op in COMPARISONS:
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise _invalid(f"{op} needs a number or a string, got {type(value).__name__}", part)
-            # SQLite orders every number before every string; keep ranges within one type.
-            types = "('text')" if isinstance(value, str) else "('integer', 'real')"
-            expr = _field_expr(field, part, params)
-            params.append(_scalar(value, part))
-            params.append(params[-2])
-            clauses.append(f"({expr} {COMPARISONS[op]} ? AND json_type(metadata, ?) IN {types})")
-        elif op in LIST_OPERATORS:
-            if not isinstance(value, (list, tuple)):
-                raise _invalid(f"{op} needs a list of values, got {type(value).__name__}", part)
-            if len(value) > MAX_IN_VALUES:
-                raise _invalid(f"{op} has {len(value):,} values; the limit is {MAX_IN_VALUES:,}", part)
-            values = [_scalar(v, part, allow_none=False) for v in value]
-            if not values:
-                clauses.append("0" if op == "$in" else "1")
-                continue
-            expr = _field_expr(field, part, params)
-            marks = ", ".join("?" * len(values))
-            params.extend(values)
-            if op == "$in":
-                clauses.append(f"{expr} IN ({marks})")
-            else:  # a missing field is "not in" the list, as in MongoDB
-                params.append(params[-len(values) - 1])
-                clauses.append(f"({expr} NOT IN ({marks}) OR json_extract(metadata, ?) IS NULL)")
-        else:
-            known = ", ".join([*COMPARISONS, *LIST_OPERATORS])
-            raise _invalid(f"unknown operator {op!r} for field {field!r} (known: {known})", part)
-    return " AND ".join(clauses)
+    return _combine([_operator(field, op, value, indexed) for op, value in spec.items()], "and")
 
 
-def _compile(node: Any, params: list, depth: int) -> str:
+def _compile(node: Any, depth: int, indexed: frozenset[str] | None) -> Node:
     if depth > MAX_DEPTH:
         raise _invalid(f"nested deeper than {MAX_DEPTH} levels", node)
     if not isinstance(node, dict):
         raise _invalid(f'expected an object like {{"field": value}}, got {type(node).__name__}', node)
-    clauses = []
+    parts = []
     for key, value in node.items():
         if not isinstance(key, str):
             raise _invalid(f"key {key!r} is not a string", node)
         if key in LOGICAL:
             if not isinstance(value, (list, tuple)) or not value:
                 raise _invalid(f"{key} needs a non-empty list of filters", {key: value})
-            parts = [_compile(sub, params, depth + 1) for sub in value]
-            clauses.append("(" + (" AND " if key == "$and" else " OR ").join(f"({p})" for p in parts) + ")")
+            parts.append(_combine([_compile(sub, depth + 1, indexed) for sub in value], key[1:]))
         elif key.startswith("$"):
             raise _invalid(f"unknown operator {key!r} (logical operators: {', '.join(LOGICAL)})", {key: value})
         else:
-            clauses.append(_field_condition(key, value, params))
-    return " AND ".join(f"({c})" for c in clauses) if clauses else "1"
+            parts.append(_field_query(key, value, indexed))
+    return _combine(parts, "and") if parts else ALL
+
+
+def indexed_field_names(fields: Any) -> list[str] | None:
+    """The `indexed_fields` of a new collection as a sorted list (None: every field), checked like filter fields."""
+    if fields is None:
+        return None
+    if isinstance(fields, (str, bytes)) or not isinstance(fields, (list, tuple, set, frozenset)):
+        raise FilterError(f"indexed_fields must be a list of field names, got {type(fields).__name__}")
+    for field in fields:
+        if not isinstance(field, str) or not field or "\x00" in field or '"' in field:
+            raise FilterError(f"indexed_fields: field name {field!r} is not allowed (non-empty, without '\"')")
+    return sorted(set(fields))
+
+
+def parse_filter(filter: dict | None, indexed: frozenset[str] | None = None) -> Node:
+    """A filter checked and compiled to a tree of lookups; None or {} is ALL. `indexed`: the fields in the metadata
+    index (None: every field); conditions on other fields scan the documents' JSON (`meta_all`)."""
+    return ALL if filter is None else _compile(filter, 0, indexed)
+
+
+def to_sql(node: Node) -> tuple[str, list]:
+    """(one SQL query selecting the labels of `node` as column `doc`, its parameters)."""
+    params: list = []
+    return _sql(node, params), params
+
+
+def _sql(node: Node, params: list) -> str:
+    if node.op == "lookup":
+        params.extend(node.params)
+        return node.sql
+    if node.op in ("all", "none"):
+        return EVERY_LABEL if node.op == "all" else f"{EVERY_LABEL} WHERE 0"
+    if node.op == "not":
+        return f"{EVERY_LABEL} WHERE seq NOT IN ({_sql(node.parts[0], params)})"
+    return _compound([_sql(part, params) for part in node.parts], "INTERSECT" if node.op == "and" else "UNION")
+
+
+def _compound(parts: list[str], operator: str) -> str:
+    if len(parts) > MAX_COMPOUND:  # nest, so no compound SELECT exceeds SQLite's limit
+        parts = [_compound(parts[i : i + MAX_COMPOUND], operator) for i in range(0, len(parts), MAX_COMPOUND)]
+    return f" {operator} ".join(f"SELECT doc FROM ({p})" for p in parts)
 
 
 def compile_filter(filter: dict | None) -> tuple[str, list]:
-    """(SQL condition over `metadata`, parameters) for a filter; None or {} matches everything."""
-    if filter is None:
-        return "1", []
-    params: list = []
-    return _compile(filter, params, 0), params
+    """(SQL query selecting the matching labels as column `doc`, parameters); None or {} selects every label."""
+    return to_sql(parse_filter(filter))

@@ -21,6 +21,7 @@ class SearchOptions(TypedDict, total=False):
     ef_search: int | None
     nprobe: int | None
     min_relevance: float | None
+    explain: bool
 
     adapter: object  # "stored", None or a simvec.tasks.adapt.QueryAdapter
 

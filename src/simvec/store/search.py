@@ -9,6 +9,7 @@ import numpy as np
 
 from simvec.store.derived import DerivedIndexes
 from simvec.store.fusion import RRF_K, reciprocal_rank_fusion
+from simvec.store.plan import Plan
 from simvec.store.protocol import Store
 from simvec.store.results import Hit
 from simvec.vectors.compression_spec import CompressionSpec
@@ -65,3 +66,13 @@ def rank_queries(
         [Hit(docs[s][0], float(score), docs[s][1], json.loads(docs[s][2])) for s, score in hits if s in docs]
         for hits in ranked
     ]
+
+
+def explain_plan(mode: str, dense: Plan | None) -> dict[str, object]:
+    """What `search(..., explain=True)` shows: the dense plan, and how keyword ranking ran in keyword/hybrid mode."""
+    shown: dict[str, object] = {"mode": mode}
+    if dense is not None:
+        shown["dense"] = dense.as_dict()
+    if mode != "dense":
+        shown["keyword"] = "FTS5 BM25 over the documents the filter selects (metadata index lookups in SQL)"
+    return shown

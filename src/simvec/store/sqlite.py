@@ -7,6 +7,7 @@ stamped with. Row vectors are little-endian float32 blobs; `seq` is a document's
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from simvec.store import schema
-from simvec.store.filters import compile_filter
+from simvec.store.filters import Node, parse_filter, to_sql
 from simvec.store.protocol import StoredRow
 
 _SQL_CHUNK = 10_000  # ids per `IN (...)` (SQLite allows 32,766 parameters)
@@ -44,6 +45,13 @@ class SQLiteStore:
         self.conn = schema.connect(path)
         self.settings = schema.read_settings(self.conn)
         self.dimension = int(dimension or self.settings.get("dimension") or 0)
+        self._every: tuple[int, np.ndarray] | None = None  # (generation, every label) for negated filters
+
+    @property
+    def indexed_fields(self) -> frozenset[str] | None:
+        """The metadata fields in the index (None: every field), as declared at create time."""
+        fields = self.settings.get("indexed_fields")
+        return None if fields is None else frozenset(fields)
 
     @classmethod
     def create(cls, path: Path, settings: dict[str, object]) -> SQLiteStore:
@@ -160,10 +168,14 @@ class SQLiteStore:
 
     def vectors(self, filter: dict | None = None, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(labels, float32 matrix) of the documents matching `filter` with label > `after`, in label order."""
-        where, params = compile_filter(filter)
+        if filter:
+            selected, params = to_sql(parse_filter(filter, self.indexed_fields))
+            where = f"seq IN ({selected})"
+        else:
+            where, params = "1", []
         labels, blobs = [], []
         for seq, blob in self.conn.execute(
-            f"SELECT seq, vector FROM docs WHERE seq > ? AND ({where}) ORDER BY seq", (after, *params)
+            f"SELECT seq, vector FROM docs WHERE seq > ? AND {where} ORDER BY seq", (after, *params)
         ):
             labels.append(seq)
             blobs.append(blob)
@@ -179,10 +191,40 @@ class SQLiteStore:
         return np.frombuffer(blob, dtype="<f4").reshape(len(labels), self.dimension)
 
     def matching_labels(self, filter: dict) -> np.ndarray:
-        """Labels of the documents matching `filter`."""
-        where, params = compile_filter(filter)
-        rows = self.conn.execute(f"SELECT seq FROM docs WHERE {where}", params)
-        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+        """Labels of the documents matching `filter`, sorted: index lookups combined as numpy set operations."""
+        return self._labels_of(parse_filter(filter, self.indexed_fields))
+
+    def _labels_of(self, node: Node) -> np.ndarray:
+        # SQLite's INTERSECT/UNION/EXCEPT sort every operand into a temporary b-tree; numpy's sorted-set operations
+        # over the looked-up labels are 5-10x faster, and negations reuse the set of every label (cached).
+        if node.op == "lookup":
+            # Unique already (one value per field per document); sorted by doc within each value (primary key order).
+            return np.sort(self._label_query(node.sql, node.params))
+        if node.op in ("all", "none"):
+            return self._every_label() if node.op == "all" else np.empty(0, dtype=np.int64)
+        parts = [self._labels_of(part) for part in node.parts]
+        if node.op == "not":
+            return np.setdiff1d(self._every_label(), parts[0], assume_unique=True)
+        if node.op == "and":
+            return functools.reduce(lambda a, b: np.intersect1d(a, b, assume_unique=True), parts)
+        return functools.reduce(np.union1d, parts)
+
+    def _label_query(self, sql: str, params: Sequence) -> np.ndarray:
+        # One comma-separated string parsed in C: ~8x faster than a Python loop over rows for 10k+ labels.
+        (joined,) = self.conn.execute(f"SELECT group_concat(doc) FROM ({sql})", tuple(params)).fetchone()
+        return np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.empty(0, dtype=np.int64)
+
+    def _every_label(self) -> np.ndarray:
+        generation = self.generation()
+        if self._every is None or self._every[0] != generation:
+            self._every = (generation, np.sort(self._label_query("SELECT seq AS doc FROM docs", ())))
+        return self._every[1]
+
+    def migrate(self) -> int:
+        """Bring the database to the current format in place; returns the format found (see schema.migrate)."""
+        version = schema.migrate(self.conn)
+        self.settings = schema.read_settings(self.conn)
+        return version
 
     def max_label(self) -> int:
         """The highest label in use (0 when empty)."""
@@ -201,13 +243,13 @@ class SQLiteStore:
 
     def keyword(self, text: str, k: int, filter: dict | None = None) -> list[tuple[int, float]]:
         """(label, BM25 score, higher is better) of the k best keyword matches among the filtered documents."""
-        where, params = compile_filter(filter)
+        selected, params = to_sql(parse_filter(filter, self.indexed_fields))
         match = fts_query(text)
         if not match:
             return []
         rows = self.conn.execute(
             "SELECT docs.seq, bm25(docs_fts) FROM docs_fts JOIN docs ON docs.seq = docs_fts.rowid "
-            f"WHERE docs_fts MATCH ? AND ({where}) ORDER BY bm25(docs_fts) LIMIT ?",
+            f"WHERE docs_fts MATCH ? AND docs.seq IN ({selected}) ORDER BY bm25(docs_fts) LIMIT ?",
             (match, *params, k),
         )
         return [(seq, -score) for seq, score in rows]  # FTS5's bm25() is lower-is-better
