@@ -19,10 +19,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simvec.errors import ModelError
+
+if TYPE_CHECKING:  # onnx is imported where a graph is built, not when simvec is
+    from onnx import ModelProto, NodeProto
 
 CALIBRATION_FILE = "calibration.txt"
 
@@ -45,7 +49,7 @@ def calibration_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def activation_ranges(model, feeds: Sequence[dict[str, np.ndarray]]) -> dict[str, tuple[float, float]]:
+def activation_ranges(model: ModelProto, feeds: Sequence[dict[str, np.ndarray]]) -> dict[str, tuple[float, float]]:
     """(min, max) of every tensor a DynamicQuantizeLinear node reads, over every token of every feed."""
     import onnx
     import onnxruntime as ort
@@ -69,7 +73,7 @@ def activation_ranges(model, feeds: Sequence[dict[str, np.ndarray]]) -> dict[str
     return {name: (low[name], high[name]) for name in names}
 
 
-def make_static(model, ranges: dict[str, tuple[float, float]]):
+def make_static(model: ModelProto, ranges: dict[str, tuple[float, float]]) -> ModelProto:
     """Replace each DynamicQuantizeLinear by QuantizeLinear with the calibrated u8 scale, then fuse the matmuls."""
     from onnx import helper, numpy_helper
 
@@ -95,7 +99,7 @@ def make_static(model, ranges: dict[str, tuple[float, float]]):
     return model
 
 
-def _fuse_matmul_integer(model) -> None:
+def _fuse_matmul_integer(model: ModelProto) -> None:
     """MatMulInteger -> Cast -> Mul(a_scale * b_scale) as one com.microsoft MatMulIntegerToFloat."""
     from onnx import helper
 
@@ -129,7 +133,9 @@ def _fuse_matmul_integer(model) -> None:
         graph.node.remove(node)
 
 
-def _only(nodes: list, op_type: str, where: str):
+def _only(nodes: list[NodeProto], op_type: str, where: str) -> NodeProto:
     if len(nodes) != 1 or nodes[0].op_type != op_type:
-        raise ModelError(f"cannot quantise {where}: expected one {op_type} after it, found {[n.op_type for n in nodes]}")
+        raise ModelError(
+            f"cannot quantise {where}: expected one {op_type} after it, found {[n.op_type for n in nodes]}"
+        )
     return nodes[0]
