@@ -172,6 +172,9 @@ class OnnxBackend(TokenBackend):
         options.intra_op_num_threads = threads or physical_cores()
         options.inter_op_num_threads = 1  # one graph, run sequentially: parallelism is inside each op
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle intra-op threads sleep instead of spinning: on a machine shared with other work (or with the
+        # server's event loop) spinning burns CPU-seconds for nothing (issue 13's server CPU measurement).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(self.model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
