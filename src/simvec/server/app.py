@@ -15,9 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simvec.encoders import Encoder
 from simvec.encoders.encoder import MAX_BATCH_SIZE
-from simvec.errors import SimvecError
+from simvec.errors import SimvecError, Unavailable
 from simvec.server import schemas
-from simvec.server.batching import BatchResult, DynamicBatcher, QueueFull, WorkerDead
+from simvec.server.batching import BatchResult, DynamicBatcher
 from simvec.server.collections import CollectionRegistry
 from simvec.server.config import ServerConfig
 from simvec.server.metrics import Metrics
@@ -28,7 +28,14 @@ from simvec.server.state import ServerState, error
 log = logging.getLogger("simvec.server")
 ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 429, 500, 503)}
 OPEN_PATHS = ("/healthz",)
-ERROR_KINDS = {404: "not_found", 409: "conflict", 413: "request_too_large", 501: "not_implemented"}
+ERROR_KINDS = {
+    404: "not_found",
+    409: "conflict",
+    413: "request_too_large",
+    429: "rate_limit_exceeded",
+    501: "not_implemented",
+    503: "service_unavailable",
+}
 
 
 def is_open(path: str) -> bool:
@@ -99,15 +106,12 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
     async def expected_error(_: Request, exc: SimvecError):
         return error(exc.http_status, str(exc), ERROR_KINDS.get(exc.http_status, "invalid_request_error"))
 
-    @app.exception_handler(QueueFull)
-    async def overloaded(_: Request, exc: QueueFull):
-        response = error(429, str(exc), "rate_limit_exceeded")
-        response.headers["Retry-After"] = str(exc.retry_after)
+    @app.exception_handler(Unavailable)
+    async def unavailable(_: Request, exc: Unavailable):
+        response = error(exc.http_status, str(exc), ERROR_KINDS[exc.http_status])
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
-
-    @app.exception_handler(WorkerDead)
-    async def worker_dead(_: Request, exc: WorkerDead):
-        return error(503, str(exc), "service_unavailable")
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception):

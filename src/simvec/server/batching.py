@@ -3,11 +3,11 @@
 Requests wait at most `max_wait_ms` for company; a batch holds at most `max_batch` texts and at most
 `max_batch_tokens` tokens (counted as an upper bound before tokenising: a token covers at least one
 character, plus the two special tokens, capped at the model's maximum length), and a single larger request
-runs alone. The queue holds at most `max_queue` texts: beyond that `embed` raises `QueueFull` at once (the
-app answers 429 with Retry-After) rather than letting latency grow without bound. The model runs on one
+runs alone. The queue holds at most `max_queue` texts: beyond that `embed` raises `Unavailable` (429, with
+Retry-After) at once rather than letting latency grow without bound. The model runs on one
 worker thread, off the event loop; a batch that fails is retried request by request so that one bad request
 fails alone. If the worker loop itself dies, `alive` turns False (/healthz answers 503) and new requests
-fail fast with `WorkerDead` instead of hanging.
+fail fast with `Unavailable` (503) instead of hanging.
 """
 
 from __future__ import annotations
@@ -23,19 +23,9 @@ from typing import TypeVar
 
 import numpy as np
 
+from simvec.errors import Unavailable
+
 T = TypeVar("T")
-
-
-class QueueFull(Exception):
-    """The batcher's queue is at its bound: the client should retry after `retry_after` seconds."""
-
-    def __init__(self, queued: int, limit: int, retry_after: int) -> None:
-        super().__init__(f"the embedding queue is full ({queued} texts queued, limit {limit}); retry later")
-        self.retry_after = retry_after
-
-
-class WorkerDead(Exception):
-    """The model worker loop has stopped: the server cannot embed until it is restarted."""
 
 
 @dataclass
@@ -115,10 +105,15 @@ class DynamicBatcher:
         """Vectors and token counts for `texts`, embedded together with whatever else of the same
         `kind` ("document" or "query": the model may prompt them differently) is queued."""
         if not self.alive:
-            raise WorkerDead("the model worker is not running; restart the server")
+            raise Unavailable("the model worker is not running; restart the server", 503)
         if self._pending_texts and self._pending_texts + len(texts) > self.max_queue:
             wait = math.ceil((self._pending_texts + len(texts)) * self._seconds_per_text)
-            raise QueueFull(self._pending_texts, self.max_queue, max(1, wait))
+            raise Unavailable(
+                f"the embedding queue is full ({self._pending_texts} texts queued, limit {self.max_queue} "
+                "(max_queue)); retry later",
+                429,
+                retry_after=max(1, wait),
+            )
         future = asyncio.get_running_loop().create_future()
         self._pending_texts += len(texts)
         self._queue.put_nowait(_Job(texts, future, kind, self.token_bound(texts)))
@@ -205,7 +200,7 @@ class DynamicBatcher:
                 jobs = await self._collect()
                 await self._run(jobs)
         finally:  # stopped or crashed: nobody may wait forever on a job that will never run
-            dead = WorkerDead("the model worker stopped")
+            dead = Unavailable("the model worker stopped", 503)
             for job in [self._carry] + [self._queue.get_nowait() for _ in range(self._queue.qsize())]:
                 if job is not None:
                     self._fail(job, dead)
