@@ -49,8 +49,13 @@ def default_cache_dir() -> Path:
 
 
 def collection_for(data: BeirData, cache_dir: Path, encoder: Encoder) -> Path:
-    """Where the corpus collection for this dataset and model lives (a digest of both names it)."""
-    digest = hashlib.sha256(json.dumps([encoder.model_id, sorted(data.corpus.items())]).encode()).hexdigest()[:16]
+    """Where the corpus collection for this dataset, model and backend lives (a digest of all three names it).
+
+    The backend is part of the key: int8 and fp32 vectors of the same model differ, so a corpus embedded by one
+    must not be scored with queries embedded by another.
+    """
+    key = [encoder.model_id, encoder.backend.fingerprint, sorted(data.corpus.items())]
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
     return cache_dir / "beir" / f"{data.name}-{digest}"
 
 
