@@ -10,7 +10,7 @@ this run: the texts are split into --rounds chunks, every contender embeds each 
 and the ratio is the median of the per-chunk ratios (timings on a shared machine are noisy, so only same-run,
 same-moment ratios mean anything). texts/s is the total over all chunks. Tokens are the model's
 tokenizer count after truncation, the same for every backend, so tokens/s is texts/s scaled by the mean length.
-Latency: one text per call, p50/p95 over STS-B sentences. Quality: STS-B test Spearman (simvec.eval.sts) and
+Latency: one text per call, p50/p99 over STS-B sentences. Quality: STS-B test Spearman (simvec.eval.sts) and
 SciFact nDCG@10 on the 300 test queries (exact top-k from simvec.vectors.similarity, scored by simvec.eval's
 pytrec_eval runner), both read with simvec.eval's readers.
 """
@@ -38,6 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("SIMVEC_DATA", REPO.parent / "shared" / "data"))
 ALL_BACKENDS = ("torch", "onnx", "onnx-int8", "static")
 ANCHOR = "sentence-transformers"
+# Peers besides the anchor (benchmark-only dependencies: `pip install simvec[bench]`). Each is tried and, when
+# it cannot load the local model offline, reported with the exact reason instead of a number.
+PEERS = ("st-onnx", "st-onnx-int8-avx512_vnni", "st-openvino", "fastembed", "openvino", "openvino-int8-static")
 
 
 def stsb_sentences(data: Path) -> list[str]:
@@ -67,6 +70,8 @@ class Contender:
             self.encode = lambda texts, batch_size: model.encode(
                 texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
             )
+        elif name in PEERS:
+            self.encode = load_peer(name)
         else:
             from simvec import Encoder
 
@@ -74,6 +79,93 @@ class Contender:
             self.encode = lambda texts, batch_size: encoder.encode(texts, batch_size=batch_size, show_progress=False)
         self.load_seconds = time.perf_counter() - started
         self.encode(["warm up the kernels and allocators", "a second, longer warm-up sentence " * 8], 2)
+
+
+def _st(backend: str, **kwargs):
+    from sentence_transformers import SentenceTransformer
+
+    from simvec.encoders.models import default_model_path
+
+    return SentenceTransformer(str(default_model_path()), device="cpu", backend=backend, **kwargs)
+
+
+def load_peer(name: str):
+    """encode(texts, batch_size) -> normalised vectors for a peer; raises with the reason it cannot run here."""
+    if name.startswith("st-"):
+        if name == "st-onnx-int8-avx512_vnni":
+            from sentence_transformers import export_dynamic_quantized_onnx_model
+
+            model = _st("onnx")
+            export_dynamic_quantized_onnx_model(model, "avx512_vnni", str(bench_dir() / "st-onnx"))
+            model = _st("onnx", model_kwargs={"file_name": "onnx/model_qint8_avx512_vnni.onnx"})
+        else:
+            model = _st(name.removeprefix("st-"))
+        return lambda texts, batch_size: model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+    if name == "fastembed":
+        from fastembed import TextEmbedding  # noqa: F401  (local-files loading is not reached: see BENCHMARKS.md)
+    # OpenVINO runtime on the same torch.onnx export as simvec, behind simvec's tokenise/sort/pool loop: the
+    # configuration sentence-transformers' openvino backend runs (optimum-intel -> openvino), and its static int8
+    # export (NNCF post-training quantisation, calibrated here on simvec's own calibration texts).
+    import openvino as ov
+
+    from simvec.encoders.base import TokenBackend
+    from simvec.encoders.models import resolve_model
+    from simvec.vectors.similarity import l2_normalize
+
+    card = resolve_model(None)
+    path = openvino_model(card, int8=name == "openvino-int8-static")
+    compiled = ov.Core().compile_model(path, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    names = {port.get_any_name() for port in compiled.inputs}
+
+    class OpenVinoPeer(TokenBackend):
+        def forward(self, input_ids, attention_mask):
+            feed = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if "token_type_ids" in names:
+                feed["token_type_ids"] = np.zeros_like(input_ids)
+            return request.infer(feed)[0].copy()
+
+    peer = OpenVinoPeer(card)
+    return lambda texts, batch_size: l2_normalize(peer.embed(texts, batch_size)[0])
+
+
+def bench_dir() -> Path:
+    from simvec.encoders.artifacts import cache_dir
+
+    return cache_dir() / "bench-peers"
+
+
+def openvino_model(card, int8: bool) -> str:
+    """The raw torch.onnx export (no ORT fusions: OpenVINO does its own), NNCF-quantised for int8; built once."""
+    import openvino as ov
+
+    from simvec.encoders.onnx import export_fp32
+
+    out = bench_dir() / "openvino"
+    raw, quantised = out / "raw.onnx", out / "int8.xml"
+    if not raw.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        from unittest import mock
+
+        with mock.patch.object(Path, "unlink", lambda self, *a, **k: None):  # keep export_fp32's raw.onnx
+            export_fp32(card, out)
+    if int8 and not quantised.exists():
+        import nncf
+
+        from simvec.encoders.base import load_tokenizer
+        from simvec.encoders.calibration import calibration_text, parse_calibration
+
+        tokenizer = load_tokenizer(card)
+        feeds = []
+        for encoding in tokenizer.encode_batch(parse_calibration(calibration_text(), "calibration.txt")):
+            ids = np.asarray([encoding.ids], dtype=np.int64)
+            feeds.append({"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)})
+        model = ov.Core().read_model(str(raw))
+        quantized = nncf.quantize(
+            model, nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(feeds)
+        )
+        ov.save_model(quantized, str(quantised))
+    return str(quantised if int8 else raw)
 
 
 def timed(contender: Contender, texts: list[str], batch_size: int) -> tuple[float, np.ndarray]:
@@ -104,14 +196,27 @@ def interleaved(contenders: list[Contender], texts: list[str], batch_size: int, 
 
 
 def latency_ms(contender: Contender, texts: list[str]) -> tuple[float, float]:
-    """p50 and p95 milliseconds of encoding one text per call."""
+    """p50 and p99 milliseconds of encoding one text per call."""
     samples = []
     for text in texts:
         started = time.perf_counter()
         contender.encode([text], 1)
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(0.95 * len(samples)))]
+    return statistics.median(samples), samples[min(len(samples) - 1, int(0.99 * len(samples)))]
+
+
+def batch_invariance(contender: Contender, short: list[str], long: list[str]) -> float:
+    """Min cosine between a text embedded alone and the same text inside batches of 32 mixed-length texts."""
+    alone = np.concatenate([_unit(contender.encode([t], 1)) for t in short])
+    mixed = [t for pair in zip(short, long, strict=True) for t in pair]
+    batched = _unit(contender.encode(mixed, 32))[0::2]
+    return float((alone * batched).sum(axis=1).min())
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, np.shape(vectors)[-1])
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def ndcg_at_10(doc_ids: list[str], doc_vecs: np.ndarray, query_ids: list[str], query_vecs: np.ndarray, qrels) -> float:
@@ -124,6 +229,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared/data folder (stsb/, scifact/)")
     parser.add_argument("--backends", default=",".join(ALL_BACKENDS), help="comma-separated simvec backends")
+    parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated peers (empty: none)")
     parser.add_argument("--batch-sizes", default="1,32,128")
     parser.add_argument("--limit", type=int, default=None, help="at most this many texts per dataset (speed)")
     parser.add_argument(
@@ -141,6 +247,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.limit = args.limit or 400
         args.bs1_limit, args.latency_texts = min(args.bs1_limit, 50), min(args.latency_texts, 30)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    args.peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     return args
 
@@ -153,11 +260,18 @@ def main(argv: list[str] | None = None) -> dict:
     if args.limit:
         datasets = {name: texts[: args.limit] for name, texts in datasets.items()}
 
-    contenders = [Contender(ANCHOR)] + [Contender(name) for name in args.backends]
+    contenders = [Contender(ANCHOR)]
+    unavailable: dict[str, str] = {}
+    for name in args.backends + args.peers:
+        try:
+            contenders.append(Contender(name))
+        except Exception as exc:  # a peer that cannot run here is reported with its reason, not dropped silently
+            unavailable[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            print(f"  {name} unavailable: {unavailable[name]}", file=sys.stderr, flush=True)
     from simvec import Encoder
 
     token_counter = Encoder(backend="torch")
-    results: dict = {"speed": [], "latency": {}, "quality": {}, "load_seconds": {}}
+    results: dict = {"speed": [], "latency": {}, "quality": {}, "load_seconds": {}, "unavailable": unavailable}
     corpus_vectors: dict[str, np.ndarray] = {}  # the full SciFact corpus, when a speed run embedded it
     for dataset, texts in datasets.items() if not args.no_speed else ():
         for batch_size in args.batch_sizes:
@@ -187,8 +301,10 @@ def main(argv: list[str] | None = None) -> dict:
                     flush=True,
                 )
     latency_texts = sts[: args.latency_texts]
+    results["invariance"] = {}
     for contender in contenders:
         results["latency"][contender.name] = latency_ms(contender, latency_texts)
+        results["invariance"][contender.name] = batch_invariance(contender, sts[:40], docs[:40])
         results["load_seconds"][contender.name] = contender.load_seconds
 
     if not args.no_quality:
@@ -231,10 +347,15 @@ def print_tables(results: dict, datasets: dict, args) -> None:
             f"| {r['tokens_per_s']:.0f} | {r['ratio']:.2f}× |"
         )
     print(f"\n## Single-text latency ({args.latency_texts} STS-B sentences, one per call) and load time\n")
-    print("| contender | p50 ms | p95 ms | load s |")
-    print("|---|---:|---:|---:|")
-    for name, (p50, p95) in results["latency"].items():
-        print(f"| {name} | {p50:.2f} | {p95:.2f} | {results['load_seconds'][name]:.1f} |")
+    print("| contender | p50 ms | p99 ms | load s | batch invariance (min cosine alone vs mixed batch) |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (p50, p99) in results["latency"].items():
+        print(
+            f"| {name} | {p50:.2f} | {p99:.2f} | {results['load_seconds'][name]:.1f} "
+            f"| {results['invariance'][name]:.5f} |"
+        )
+    for name, why in results["unavailable"].items():
+        print(f"\n{name}: not measured: {why}")
     quality_rows = {k: v for k, v in results["quality"].items() if isinstance(v, dict)}
     if quality_rows:
         reference = quality_rows.get("torch") or quality_rows[ANCHOR]

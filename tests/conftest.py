@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("SIMVEC_DATA", REPO.parent / "shared" / "data"))
 
 
-MODEL_FIXTURES = {"encoder", "reference_model"}
+MODEL_FIXTURES = {"encoder", "exact_encoder", "reference_model"}
 
 
 def pytest_collection_modifyitems(items):
@@ -48,6 +48,14 @@ def encoder():
     from simvec import Encoder
 
     return Encoder()
+
+
+@pytest.fixture(scope="session")
+def exact_encoder():
+    """fp32 ONNX: torch's vectors to 1e-4, for tests whose thresholds reproduce reference numbers exactly."""
+    from simvec import Encoder
+
+    return Encoder(backend="onnx")
 
 
 @pytest.fixture(scope="session")

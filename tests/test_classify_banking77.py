@@ -24,8 +24,10 @@ def banking77(data_dir):
 
 
 def test_eval_classification_reproduces_mteb(banking77, data_dir, capsys):
+    # pinned to fp32 onnx (torch's vectors): a reproduction of the published number needs the exact backend;
+    # the default static int8 scores 79.70 here (-0.34), BENCHMARKS.md issue 13
     with pytest.raises(SystemExit) as exit_info:
-        main(["eval", "classification", "--data", str(data_dir / "banking77"), "--json"])
+        main(["eval", "classification", "--data", str(data_dir / "banking77"), "--json", "--backend", "onnx"])
     out, err = capsys.readouterr()
     assert exit_info.value.code == 0, err
     result = json.loads(out)

@@ -27,11 +27,14 @@ def test_closer_meaning_scores_higher(encoder):
 
 
 def test_vectors_are_unit_norm_and_match_reference(encoder, reference_model):
+    """The exact backends reproduce sentence-transformers; the default (auto: static int8 on VNNI CPUs) stays close."""
     texts = [GUITAR, "", "Ein Mann spielt Gitarre.", "男人在弹吉他。", "x " * 40]
     ours = encoder.encode(texts)
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     theirs = reference_model.encode(texts)
-    assert (ours * theirs).sum(axis=1).min() > 0.9999
+    assert (ours * theirs).sum(axis=1).min() > 0.97  # int8: ~0.99 on sentences, 0.975 on the empty string
+    exact = Encoder(backend="onnx").encode(texts)  # pinned: the reference reproduction needs an fp32 backend
+    assert (exact * theirs).sum(axis=1).min() > 0.9999
 
 
 def test_shapes_for_empty_single_and_list(encoder):

@@ -40,7 +40,10 @@ def test_margin_by_hand_on_small_vectors():
     assert [p.score for p in plain] == pytest.approx(sorted([cos[0, 0], cos[1, 1]], reverse=True), rel=1e-5)
 
 
-def test_mine_pairs_across_shuffled_stsb(encoder, stsb_pairs):
+def test_mine_pairs_across_shuffled_stsb(exact_encoder, stsb_pairs):
+    # pinned to fp32 onnx: the default threshold's 0.8 recall was set on torch's vectors; static int8 finds 31/40
+    # (BENCHMARKS.md, issue 13)
+    encoder = exact_encoder
     high, low = stsb_pairs
     rng = np.random.default_rng(0)
     order = rng.permutation(len(high))

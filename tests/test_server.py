@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from simvec.server import Limits, ServerConfig, create_app
-from simvec.server.batching import DynamicBatcher
+from simvec.server.batching import BatchResult, DynamicBatcher
 
 pytestmark = pytest.mark.model
 
@@ -269,6 +269,9 @@ def test_metrics_exposition(client):
     assert (
         "simvec_request_seconds_bucket" in text and "simvec_batch_texts_count" in text and "simvec_queue_depth" in text
     )
+    for stage in ("queue", "tokenize", "inference"):  # where a request's time went, separately
+        count = next(line for line in text.splitlines() if line.startswith(f"simvec_{stage}_seconds_count"))
+        assert float(count.split()[-1]) >= 1
     assert KEY not in text
 
 
@@ -296,7 +299,7 @@ def test_batcher_merges_concurrent_requests_and_keeps_order():
 
     def embed(texts, kind):
         calls.append(list(texts))
-        return np.array([[len(t)] for t in texts], dtype=np.float32), [len(t) for t in texts]
+        return BatchResult(np.array([[len(t)] for t in texts], dtype=np.float32), [len(t) for t in texts])
 
     async def scenario():
         batcher = DynamicBatcher(embed, max_batch=8, max_wait_ms=50)
@@ -316,7 +319,7 @@ def test_batcher_never_mixes_queries_and_documents():
 
     def embed(texts, kind):
         calls.append((kind, list(texts)))
-        return np.zeros((len(texts), 1), dtype=np.float32), [1] * len(texts)
+        return BatchResult(np.zeros((len(texts), 1), dtype=np.float32), [1] * len(texts))
 
     async def scenario():
         batcher = DynamicBatcher(embed, max_batch=64, max_wait_ms=50)
@@ -328,15 +331,95 @@ def test_batcher_never_mixes_queries_and_documents():
     assert sorted(calls) == [("document", ["d1"]), ("document", ["d2"]), ("query", ["q1"])]
 
 
-def test_batcher_propagates_errors_to_every_waiter():
+def test_a_failing_batch_fails_only_its_own_requests():
+    calls = []
+
     def embed(texts, kind):
-        raise ValueError("model exploded")
+        calls.append(list(texts))
+        if "bad" in texts:
+            raise ValueError("model exploded on 'bad'")
+        return BatchResult(np.ones((len(texts), 1), dtype=np.float32), [1] * len(texts))
 
     async def scenario():
         batcher = DynamicBatcher(embed, max_batch=8, max_wait_ms=20)
         batcher.start()
-        outcomes = await asyncio.gather(batcher.embed(["a"]), batcher.embed(["b"]), return_exceptions=True)
+        outcomes = await asyncio.gather(
+            batcher.embed(["a"]), batcher.embed(["bad", "b"]), batcher.embed(["c"]), return_exceptions=True
+        )
         await batcher.stop()
         return outcomes
 
-    assert all(isinstance(o, ValueError) for o in asyncio.run(scenario()))
+    good, bad, other = asyncio.run(scenario())
+    assert isinstance(bad, ValueError) and good[1] == [1] and other[1] == [1]
+    assert calls[0] == ["a", "bad", "b", "c"] and sorted(calls[1:]) == [["a"], ["bad", "b"], ["c"]]  # retried alone
+
+
+def test_batches_are_bounded_by_tokens_as_well_as_texts():
+    calls = []
+
+    def embed(texts, kind):
+        calls.append(len(texts))
+        return BatchResult(np.zeros((len(texts), 1), dtype=np.float32), [1] * len(texts))
+
+    async def scenario():
+        batcher = DynamicBatcher(embed, max_batch=64, max_wait_ms=50, max_batch_tokens=1000, max_tokens_per_text=256)
+        batcher.start()
+        await asyncio.gather(*(batcher.embed(["x" * 400]) for _ in range(8)))  # 256 tokens each at most
+        await batcher.stop()
+
+    asyncio.run(scenario())
+    assert calls == [3, 3, 2]  # 3 x 256 <= 1000 < 4 x 256
+
+
+@pytest.fixture()
+def tight_app(encoder, tmp_path):
+    """An app whose queue holds one text, driven concurrently in-process (httpx over ASGI)."""
+    limits = Limits(max_queue=1, max_wait_ms=20)
+    return create_app(ServerConfig(collections_dir=tmp_path, limits=limits), encoder=encoder)
+
+
+def test_full_queue_answers_429_with_retry_after_and_every_accepted_request_is_right(tight_app, encoder):
+    import httpx
+
+    texts = [f"client {i} asks about the weather in city number {i}" for i in range(32)]
+
+    async def scenario():
+        batcher = tight_app.state.simvec.batcher
+        batcher.start()
+        transport = httpx.ASGITransport(app=tight_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://simvec") as http:
+            responses = await asyncio.gather(*(http.post("/v1/embeddings", json={"input": [t]}) for t in texts))
+        await batcher.stop()
+        return responses
+
+    responses = asyncio.run(scenario())
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 429} and 429 in statuses and 200 in statuses, statuses
+    expected = encoder.encode(texts)
+    for i, response in enumerate(responses):
+        if response.status_code == 429:
+            assert int(response.headers["retry-after"]) >= 1 and "queue is full" in response.json()["error"]["message"]
+        else:
+            np.testing.assert_allclose(response.json()["data"][0]["embedding"], expected[i], atol=1e-5)
+
+
+def test_healthz_is_not_ready_when_the_model_worker_is_dead(tight_app):
+    import httpx
+
+    async def scenario():
+        batcher = tight_app.state.simvec.batcher
+        batcher.start()
+        transport = httpx.ASGITransport(app=tight_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://simvec") as http:
+            ready = await http.get("/healthz")
+            batcher._task.cancel()  # the worker loop dies (as after an uncaught BaseException)
+            await asyncio.sleep(0)
+            dead = await http.get("/healthz")
+            refused = await http.post("/v1/embeddings", json={"input": "anyone there?"})
+        await batcher.stop()
+        return ready, dead, refused
+
+    ready, dead, refused = asyncio.run(scenario())
+    assert ready.status_code == 200
+    assert dead.status_code == 503 and "not ready" in dead.json()["error"]["message"]
+    assert refused.status_code == 503 and "worker" in refused.json()["error"]["message"]  # fails fast, no hang

@@ -17,6 +17,7 @@ from simvec.errors import (
     ModelError,
     ModelLoadError,
     SimvecError,
+    Unavailable,
 )
 from simvec.store import Collection
 from simvec.vectors import similarity as _similarity
@@ -54,6 +55,7 @@ __all__ = [
     "ModelError",
     "ModelLoadError",
     "SimvecError",
+    "Unavailable",
     "default_encoder",
     "similarity",
 ]

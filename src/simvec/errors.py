@@ -12,7 +12,9 @@
     │   └── CollectionExists         ... it exists already (HTTP 409)
     ├── CodecError                   a compression spec or codec is invalid or unfitted (HTTP 400)
     ├── MissingDependencyError       an optional package is not installed; names the pip package (HTTP 501)
-    └── LimitExceeded                a documented limit (size, count, k) was exceeded (HTTP 413 or 422)
+    ├── LimitExceeded                a documented limit (size, count, k) was exceeded (HTTP 413 or 422)
+    └── Unavailable                  the server cannot take the request now: its queue is full (HTTP 429, with
+                                     Retry-After) or its model worker is down (HTTP 503)
 
 A `TypeError` or `KeyError` that is not in this tree is a bug in simvec: the CLI shows its traceback and the server
 answers 500. Classes that replace a built-in error also subclass it (`InputError` is a `ValueError`), so code written
@@ -91,6 +93,15 @@ class LimitExceeded(SimvecError, ValueError):
         self.http_status = status
 
 
+class Unavailable(SimvecError):
+    """The server cannot take the request now; `retry_after` (seconds) says when to try again, if known."""
+
+    def __init__(self, message: str, status: int = 503, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.retry_after = retry_after
+
+
 __all__ = [
     "CodecError",
     "CollectionError",
@@ -105,4 +116,5 @@ __all__ = [
     "ModelError",
     "ModelLoadError",
     "SimvecError",
+    "Unavailable",
 ]

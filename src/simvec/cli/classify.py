@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from simvec.atomic import atomic_write_text
 from simvec.cli.app import JsonOption, ModelOption, app, eval_app, print_json
+from simvec.cli.embed import BackendOption
 from simvec.errors import InputError, InputFileError
 from simvec.sources import read_records
 
@@ -82,10 +83,10 @@ def read_labelled(path: Path, text_field: str, label_column: str) -> tuple[list[
     return texts, labels
 
 
-def make_encoder(model: str | None):  # noqa: ANN201 - returns simvec.Encoder (imported lazily: fast --help)
+def make_encoder(model: str | None, backend: str = "auto"):  # noqa: ANN201 - returns simvec.Encoder (lazy import)
     from simvec.encoders import Encoder
 
-    return Encoder(model, cache=True)
+    return Encoder(model, backend=backend, cache=True)
 
 
 def write_predictions(records: Sequence, predictions: Sequence, output: Path | None, as_json: bool) -> None:
@@ -244,6 +245,7 @@ def eval_classification(
     n_experiments: int = typer.Option(10, "--n-experiments", help="Experiments averaged (MTEB: 10)."),
     samples_per_label: int = typer.Option(8, "--samples-per-label", help="Training examples per label (MTEB: 8)."),
     seed: int = typer.Option(42, help="MTEB's seed."),
+    backend: str = BackendOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Logistic regression on embeddings, MTEB's protocol: accuracy and macro F1 (x100) over 10 experiments."""
@@ -251,7 +253,12 @@ def eval_classification(
 
     train, test, _ = read_classification_dir(data, text_column=text_column, label_column=label_column)
     result = evaluate_mteb_classification(
-        make_encoder(model), train, test, n_experiments=n_experiments, samples_per_label=samples_per_label, seed=seed
+        make_encoder(model, backend),
+        train,
+        test,
+        n_experiments=n_experiments,
+        samples_per_label=samples_per_label,
+        seed=seed,
     )
     if as_json:
         print_json(result.as_dict())

@@ -4,11 +4,12 @@ Candidates are the backends that produce the reference's vector space (onnx-int8
 never chosen: its vectors are a different space, so picking it silently would make vectors from two machines
 (or two runs) incomparable. The check embeds a small built-in set of sentence pairs with each candidate and
 compares with torch: every text's vector (cosine) and every pair's similarity (absolute change); it also
-embeds a few texts alone and checks they get the vectors they got inside a batch. That last check is why
-dynamic int8 is not the default: its activation scales are computed per batch, so a text's vector depends
-on its batch neighbours (cosine ~0.988 alone vs batched), which would make cached, deduplicated and
-re-embedded vectors disagree; `backend="onnx-int8"` remains available for bulk work. The decision
-is cached per model hash, machine and library versions, and tolerance; `simvec info` prints its reason.
+embeds a few texts alone and checks they get the vectors they got inside a batch, so a batch-dependent
+backend (dynamically quantised int8, whose activation scales come from each batch) is never the default.
+`onnx-int8` is statically quantised (calibrated activation scales, simvec.encoders.calibration), so it passes
+that check and, being the fastest on CPUs with int8 dot-product instructions, is usually chosen. A candidate
+that fails to load (e.g. a graph that cannot be quantised) is skipped and the decision says why. The
+decision is cached per model hash, machine and library versions, and tolerance; `simvec info` prints its reason.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from simvec.errors import ModelError, SimvecError
 from simvec.vectors.similarity import l2_normalize, paired
 
 CANDIDATES = ("onnx-int8", "onnx", "torch")
-DECISION_VERSION = "3"
+DECISION_VERSION = "4"  # 4: onnx-int8 became static (batch-invariant)
 
 # Built-in check: pairs spanning paraphrase, related and unrelated meaning, short and long, a few scripts.
 CHECK_PAIRS = [
@@ -71,9 +72,9 @@ CHECK_PAIRS = [
 class Tolerance:
     """How close to torch a candidate must stay on the built-in check.
 
-    Calibrated against simvec's quality bar for fast backends (STS-B Spearman within 0.01 of torch): dynamic int8 scores
-    min cosine 0.987 / pair Δ 0.035 here and loses 0.002 Spearman on STS-B test, so these defaults admit it
-    with margin, while a broken graph (cosines ~0.9 or lower) fails.
+    Calibrated against simvec's quality bar for fast backends (STS-B Spearman within 0.005 of torch): static int8
+    scores min cosine ~0.98-0.99 / pair Δ ~0.03 here and loses ~0.001 Spearman on STS-B test, so these defaults
+    admit it, while a broken graph (cosines ~0.9 or lower) fails.
     """
 
     min_cosine: float = 0.98  # every text's vector vs torch's

@@ -26,6 +26,9 @@ class EncodeStats:
     tokens: int = 0
     seconds: float = 0.0
     cache_hits: int = 0  # texts answered by the embedding cache (the model did not run for them)
+    tokenize_seconds: float = 0.0  # the part of `seconds` spent in the tokenizer
+    # tokens of each text in input order (after truncation), when the backend counted them while embedding
+    token_counts: list[int] | None = None
     # positions (in the texts given to `embed`) of the truncated texts, so a cache can remember them
     truncated_rows: list[int] = field(default_factory=list)
 
@@ -106,10 +109,14 @@ class TokenBackend:
         started = time.perf_counter()
         stats = EncodeStats(texts=len(texts))
         out = np.empty((len(texts), self.card.dimension), dtype=np.float32)
+        counts: list[int] = []
         for chunk_start in range(0, len(texts), SORT_CHUNK):
+            tokenize_started = time.perf_counter()
             chunk = self._prepare(texts[chunk_start : chunk_start + SORT_CHUNK])
             encodings = self.tokenizer.encode_batch(chunk)
             lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+            stats.tokenize_seconds += time.perf_counter() - tokenize_started
+            counts += lengths.tolist()
             stats.tokens += int(lengths.sum())
             stats.truncated_rows += [chunk_start + i for i, e in enumerate(encodings) if e.overflowing]
             order = np.argsort(-lengths, kind="stable")
@@ -126,4 +133,5 @@ class TokenBackend:
                 if on_batch is not None:
                     on_batch(len(rows))
         stats.seconds = time.perf_counter() - started
+        stats.token_counts = counts
         return out, stats

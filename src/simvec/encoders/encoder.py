@@ -189,6 +189,7 @@ class Encoder:
         for i, (vector, was_truncated) in found.items():
             vectors[i], truncated[i] = vector, was_truncated
         stats.texts, stats.cache_hits = len(items), len(found)
+        stats.token_counts = None  # counted for the uncached texts only: not per input text
         stats.truncated_rows = np.flatnonzero(truncated).tolist()
         return vectors, stats
 

@@ -1,7 +1,8 @@
-"""The model's transformer on ONNX Runtime: fp32 (`onnx`) and dynamically quantised int8 (`onnx-int8`).
+"""The model's transformer on ONNX Runtime: fp32 (`onnx`) and statically quantised int8 (`onnx-int8`).
 
 Export happens once per model content hash (torch.onnx, then ONNX Runtime's transformer fusions; int8 by
-onnxruntime.quantization) into the verified artefact cache; inference needs only onnxruntime and tokenizers.
+onnxruntime.quantization plus calibrated activation scales, simvec.encoders.calibration) into the verified
+artefact cache; inference needs only onnxruntime and tokenizers.
 Tokenization, length sorting, padding and pooling are `TokenBackend`'s, so only `forward` differs from torch.
 """
 
@@ -14,12 +15,21 @@ from pathlib import Path
 import numpy as np
 
 from simvec.encoders.artifacts import load_or_build, model_hash
-from simvec.encoders.base import TokenBackend
+from simvec.encoders.base import TokenBackend, load_tokenizer
+from simvec.encoders.calibration import (
+    CALIBRATION_FILE,
+    activation_ranges,
+    calibration_digest,
+    calibration_text,
+    make_static,
+    parse_calibration,
+)
 from simvec.encoders.models import ModelCard
 from simvec.encoders.optional import require
 
 # Bump when the export recipe changes, so old cached graphs are not reused for a different recipe.
 EXPORT_VERSION = "1"
+INT8_VERSION = "1"  # the static int8 recipe (simvec.encoders.calibration)
 OPSET = 17
 
 
@@ -93,24 +103,41 @@ def export_fp32(card: ModelCard, out_dir: Path) -> None:
     )
 
 
-def quantize_int8(fp32_dir: Path, out_dir: Path) -> None:
-    """Dynamic int8 (weights per channel, activations per batch) of the fused fp32 graph.
+def quantize_int8(card: ModelCard, fp32_dir: Path, out_dir: Path, calibration: str) -> None:
+    """Static int8 of the fused fp32 graph: int8 weights per channel, activation scales calibrated once.
 
-    Dynamic quantisation needs no calibration data; with AVX-512 VNNI, u8 activations x s8 weights run on
-    the VNNI dot-product instructions, so reduce_range (a workaround for non-VNNI saturation) stays off.
+    ORT's dynamic quantiser writes the int8 graph (weights per channel; with AVX-512 VNNI, u8 activations x
+    s8 weights run on the VNNI dot-product instructions, so reduce_range stays off); simvec.encoders.calibration
+    then fixes every activation scale from the shipped calibration texts, so vectors do not depend on the batch.
+    The texts used are kept beside the graph: the artefact's manifest covers them, so a missing or damaged
+    copy makes the whole artefact invalid and it is rebuilt.
     """
+    import onnx
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    dynamic = out_dir / "dynamic.onnx"
     quantize_dynamic(
         fp32_dir / "model.onnx",
-        out_dir / "model.onnx",
+        dynamic,
         per_channel=True,
         reduce_range=False,
         weight_type=QuantType.QInt8,
         # ONNX shape inference cannot type the outputs of ORT's fused (com.microsoft) ops; they are float32.
         extra_options={"DefaultTensorType": TensorProto.FLOAT},
     )
+    model = onnx.load(dynamic)
+    dynamic.unlink()
+    texts = parse_calibration(calibration, CALIBRATION_FILE)
+    tokenizer = load_tokenizer(card)
+    texts = [t.lower() for t in texts] if card.do_lower_case else texts
+    feeds = []
+    for encoding in tokenizer.encode_batch(texts):  # one text per run: no padding enters the ranges
+        ids = np.asarray([encoding.ids], dtype=np.int64)
+        feeds.append({"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)})
+    feeds = [{k: v for k, v in f.items() if k in {i.name for i in model.graph.input}} for f in feeds]
+    onnx.save(make_static(model, activation_ranges(model, feeds)), out_dir / "model.onnx")
+    (out_dir / CALIBRATION_FILE).write_text(calibration, encoding="utf-8")
 
 
 def onnx_model_dir(card: ModelCard, int8: bool) -> Path:
@@ -119,7 +146,17 @@ def onnx_model_dir(card: ModelCard, int8: bool) -> Path:
     fp32 = load_or_build("onnx", key, lambda out: export_fp32(card, out), f"ONNX export of {card.model_id}")
     if not int8:
         return fp32
-    return load_or_build("onnx-int8", key, lambda out: quantize_int8(fp32, out), f"int8 ONNX graph of {card.model_id}")
+    calibration = calibration_text()
+    int8_key = f"{key}-static{INT8_VERSION}-{calibration_digest(calibration)}"
+    built = load_or_build(
+        "onnx-int8",
+        int8_key,
+        lambda out: quantize_int8(card, fp32, out, calibration),
+        f"int8 ONNX graph of {card.model_id}",
+    )
+    if (built / CALIBRATION_FILE).read_text(encoding="utf-8") != calibration:  # verified, so only a bug gets here
+        raise RuntimeError(f"bug: {built} was calibrated on other texts than its key says")
+    return built
 
 
 class OnnxBackend(TokenBackend):
@@ -135,6 +172,9 @@ class OnnxBackend(TokenBackend):
         options.intra_op_num_threads = threads or physical_cores()
         options.inter_op_num_threads = 1  # one graph, run sequentially: parallelism is inside each op
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle intra-op threads sleep instead of spinning: on a machine shared with other work (or with the
+        # server's event loop) spinning burns CPU-seconds for nothing (issue 13's server CPU measurement).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(self.model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
@@ -142,7 +182,7 @@ class OnnxBackend(TokenBackend):
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.name}-v{EXPORT_VERSION}"
+        return f"{self.name}-v{EXPORT_VERSION}" + (f"-static{INT8_VERSION}" if self.name == "onnx-int8" else "")
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}

@@ -8,16 +8,16 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simvec.encoders import Encoder
-from simvec.errors import SimvecError
+from simvec.encoders.encoder import MAX_BATCH_SIZE
+from simvec.errors import SimvecError, Unavailable
 from simvec.server import schemas
-from simvec.server.batching import DynamicBatcher
+from simvec.server.batching import BatchResult, DynamicBatcher
 from simvec.server.collections import CollectionRegistry
 from simvec.server.config import ServerConfig
 from simvec.server.metrics import Metrics
@@ -26,9 +26,16 @@ from simvec.server.routes import classify, cluster, collections, console, dedup,
 from simvec.server.state import ServerState, error
 
 log = logging.getLogger("simvec.server")
-ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 500)}
+ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 429, 500, 503)}
 OPEN_PATHS = ("/healthz",)
-ERROR_KINDS = {404: "not_found", 409: "conflict", 413: "request_too_large", 501: "not_implemented"}
+ERROR_KINDS = {
+    404: "not_found",
+    409: "conflict",
+    413: "request_too_large",
+    429: "rate_limit_exceeded",
+    501: "not_implemented",
+    503: "service_unavailable",
+}
 
 
 def is_open(path: str) -> bool:
@@ -43,12 +50,26 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
     encoder = encoder or Encoder(config.model)
     keys = [k.encode() for k in config.api_keys]
 
-    def embed_batch(texts: list[str], kind: str) -> tuple[np.ndarray, list[int]]:
-        vectors = encoder.encode_queries(texts) if kind == "query" else encoder.encode(texts)
-        return vectors, encoder.count_tokens(texts)
+    def embed_batch(texts: list[str], kind: str) -> BatchResult:
+        # batch_size = the whole batch: the batcher already bounded it by texts and tokens
+        size = min(len(texts), MAX_BATCH_SIZE)
+        vectors = (encoder.encode_queries if kind == "query" else encoder.encode)(texts, batch_size=size)
+        stats = encoder.last_stats
+        # the tokenizer ran once, inside encode: its counts are reused (a cached encoder re-counts)
+        tokens = stats.token_counts if stats.token_counts is not None else encoder.count_tokens(texts)
+        return BatchResult(vectors, tokens, stats.tokenize_seconds, stats.seconds - stats.tokenize_seconds)
 
     metrics = Metrics(queue_depth=lambda: batcher.queue_depth)
-    batcher = DynamicBatcher(embed_batch, limits.max_batch, limits.max_wait_ms, on_batch=metrics.batch_size.observe)
+    batcher = DynamicBatcher(
+        embed_batch,
+        limits.max_batch,
+        limits.max_wait_ms,
+        on_batch=metrics.batch_size.observe,
+        max_batch_tokens=limits.max_batch_tokens,
+        max_queue=limits.max_queue,
+        max_tokens_per_text=encoder.max_seq_length,
+        on_done=metrics.observe_batch,
+    )
     registry = CollectionRegistry(config.collections_dir, encoder)
 
     @asynccontextmanager
@@ -84,6 +105,13 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
     @app.exception_handler(SimvecError)
     async def expected_error(_: Request, exc: SimvecError):
         return error(exc.http_status, str(exc), ERROR_KINDS.get(exc.http_status, "invalid_request_error"))
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(_: Request, exc: Unavailable):
+        response = error(exc.http_status, str(exc), ERROR_KINDS[exc.http_status])
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception):

@@ -18,6 +18,8 @@ class Limits:
     max_k: int = 1000
     max_batch: int = 256  # texts per model batch formed by the dynamic batcher
     max_wait_ms: float = 5.0  # how long the batcher waits for more requests before running a batch
+    max_batch_tokens: int = 16_384  # tokens per model batch (an upper bound counted from characters)
+    max_queue: int = 4096  # texts waiting for the model; beyond this requests get 429 with Retry-After
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 
+import numpy as np
+import orjson
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from simvec.errors import LimitExceeded
 from simvec.server import schemas
@@ -18,8 +20,10 @@ router = APIRouter()
 
 
 @router.get("/healthz")
-async def healthz(state: ServerState = Depends(get_state)) -> dict:
-    """Liveness: always open, no API key needed."""
+async def healthz(state: ServerState = Depends(get_state)):
+    """Readiness: 200 while the model worker runs, 503 when it has died; open, no API key needed."""
+    if not state.batcher.alive:
+        return error(503, "not ready: the model worker is not running", "service_unavailable")
     return {"status": "ok", "model": state.encoder.model_id}
 
 
@@ -52,16 +56,19 @@ async def embeddings(body: schemas.EmbeddingRequest, state: ServerState = Depend
     if body.encoding_format == "base64":
         items = [base64.b64encode(v.astype("<f4").tobytes()).decode() for v in vectors]
     else:
-        items = vectors.tolist()
+        items = list(np.ascontiguousarray(vectors, dtype=np.float32))  # rows: orjson writes them natively
     total = int(sum(tokens))
-    return JSONResponse(
+    # orjson serialises float32 rows directly (shortest round-trip repr), ~10x faster than json on tolist()
+    body_bytes = orjson.dumps(
         {
             "object": "list",
             "data": [{"object": "embedding", "index": i, "embedding": item} for i, item in enumerate(items)],
             "model": state.encoder.model_id,
             "usage": {"prompt_tokens": total, "total_tokens": total},
-        }
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
     )
+    return Response(body_bytes, media_type="application/json")
 
 
 @router.post("/v1/similarity", response_model=schemas.SimilarityResponse, response_model_exclude_none=True)
