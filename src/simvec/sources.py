@@ -146,8 +146,10 @@ def _parquet_records(
             yield _record(row, row_number, path, text_field, id_field, metadata_fields)
 
 
-def write_vectors(path: str | Path, vectors: np.ndarray, ids: Sequence[str]) -> None:
-    """Write vectors to .npy (the matrix) or .parquet (columns id, vector)."""
+def write_vectors(
+    path: str | Path, vectors: np.ndarray, ids: Sequence[str], columns: dict[str, Sequence[int]] | None = None
+) -> None:
+    """Write vectors to .npy (the matrix) or .parquet (columns id, any `columns` given, vector)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
@@ -164,4 +166,5 @@ def write_vectors(path: str | Path, vectors: np.ndarray, ids: Sequence[str]) -> 
     column = (
         pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]) if len(vectors) else pa.array([], pa.list_(flat.type))
     )
-    pq.write_table(pa.table({"id": pa.array(list(ids), pa.string()), "vector": column}), path)
+    extra = {name: pa.array(list(values), pa.int64()) for name, values in (columns or {}).items()}
+    pq.write_table(pa.table({"id": pa.array(list(ids), pa.string()), **extra, "vector": column}), path)
