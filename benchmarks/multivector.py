@@ -71,7 +71,7 @@ def run_of(query_ids, doc_ids, scores, depth=100):
 
 
 def recall_of_truth(candidates: list[np.ndarray], truth: np.ndarray) -> float:
-    return float(np.mean([len(set(c.tolist()) & set(t.tolist())) / len(t) for c, t in zip(candidates, truth)]))
+    return float(np.mean([len(set(c.tolist()) & set(t.tolist())) / len(t) for c, t in zip(candidates, truth, strict=False)]))
 
 
 def rerank(candidates: list[np.ndarray], exact: np.ndarray) -> np.ndarray:
@@ -110,7 +110,7 @@ def main() -> None:
     report["chunks"] = sum(len(s) for s in spans)
 
     def make_chunks():
-        texts = [doc[a:b] for doc, doc_spans in zip(docs, spans) for a, b in doc_spans]
+        texts = [doc[a:b] for doc, doc_spans in zip(docs, spans, strict=False) for a, b in doc_spans]
         vectors = encoder.encode_documents(texts)
         return vectors.astype(np.float16), np.concatenate([[0], np.cumsum([len(s) for s in spans])])
 
@@ -156,7 +156,7 @@ def main() -> None:
     report["token_search_ms_per_query"] = round(token_search_ms, 1)
 
     # FDE grid: FDE search -> exact rerank, recall of the exact top-10 by candidates.
-    sets = [np.asarray(token_vectors[a:b], np.float32) for a, b in zip(token_offsets[:-1], token_offsets[1:])]
+    sets = [np.asarray(token_vectors[a:b], np.float32) for a, b in zip(token_offsets[:-1], token_offsets[1:], strict=False)]
     fde_rows = []
     for reps, k_sim, proj in FDE_GRID:
         config = FDEConfig(384, reps, k_sim, proj, fill_empty_partitions=True)
@@ -167,7 +167,7 @@ def main() -> None:
         q_fde = query_fde(query_tokens, config)
         fde_scores = q_fde @ doc_fde.T
         search_ms = 1000 * (time.perf_counter() - t0) / len(queries)
-        correlation = float(np.mean([np.corrcoef(f, e)[0, 1] for f, e in zip(fde_scores, exact)]))
+        correlation = float(np.mean([np.corrcoef(f, e)[0, 1] for f, e in zip(fde_scores, exact, strict=False)]))
         order = top(fde_scores, max(CANDIDATES))
         by_candidates = {}
         for c in CANDIDATES:
@@ -207,7 +207,7 @@ def main() -> None:
         report["txtai"] = {
             "build_seconds": round(txtai_build, 1),
             "max_abs_difference_to_simvec_without_fill": float(np.abs(ours - txtai_docs[:50]).max()),
-            "pearson_fde_vs_chamfer": float(np.mean([np.corrcoef(f, e)[0, 1] for f, e in zip(txtai_scores, exact)])),
+            "pearson_fde_vs_chamfer": float(np.mean([np.corrcoef(f, e)[0, 1] for f, e in zip(txtai_scores, exact, strict=False)])),
             "by_candidates": {c: recall_of_truth(list(order[:, :c]), truth) for c in CANDIDATES},
         }
     except ImportError as exc:

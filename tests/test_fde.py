@@ -121,7 +121,9 @@ def test_maxsim_layouts_agree_with_brute_force():
     offsets = np.array([0, 1, 4, 11])
     stacked = np.concatenate(docs)
     np.testing.assert_allclose(maxsim_stacked(queries[1], stacked.astype(np.float16), offsets), brute[1], rtol=2e-2)
-    np.testing.assert_allclose(maxsim_matrix(np.concatenate(queries), np.array([0, 2, 6]), stacked, offsets), brute, rtol=1e-5)
+    np.testing.assert_allclose(
+        maxsim_matrix(np.concatenate(queries), np.array([0, 2, 6]), stacked, offsets), brute, rtol=1e-5
+    )
 
 
 def test_bad_parameters_and_inputs():
@@ -134,7 +136,9 @@ def test_bad_parameters_and_inputs():
     with pytest.raises(LimitExceeded, match=r"20 x 2\*\*20 partitions x 16 dims = 335,544,320 float32 = 1,280.0 MiB"):
         FDEConfig(dimension=384, num_simhash_projections=20)
     config = FDEConfig(dimension=8, num_repetitions=1, num_simhash_projections=1)
-    with pytest.raises(InputError, match=r"query vector sets\[0\] must be an \(n, 8\) array of vectors, got shape \(2, 4\)"):
+    with pytest.raises(
+        InputError, match=r"query vector sets\[0\] must be an \(n, 8\) array of vectors, got shape \(2, 4\)"
+    ):
         query_fde(np.zeros((2, 4)), config)
     with pytest.raises(InputError, match=r"document vector sets\[1\] is an empty set"):
         document_fde([np.ones((1, 8)), np.zeros((0, 8))], config)

@@ -121,12 +121,17 @@ def test_bad_input(encoder, tokens_collection, tmp_path):
             c.add([""], ids=["empty"])
         with pytest.raises(CollectionError, match="add texts, not vectors"):
             c.add(vectors=np.ones((1, 384), dtype=np.float32) / np.sqrt(384), ids=["v"])
-        with pytest.raises(InputError, match=r"query 0 for collection .* must be a vector set of shape \(n, 384\), got shape \(3, 128\)"):
+        with pytest.raises(
+            InputError,
+            match=r"query 0 for collection .* must be a vector set of shape \(n, 384\), got shape \(3, 128\)",
+        ):
             c.search(np.ones((3, 128), dtype=np.float32))
     with pytest.raises(InputError, match=r"chunking overlap \(62\) must be smaller"):
         Collection.create(tmp_path / "b", model=encoder, chunking={"max_tokens": 64, "overlap": 62})
     with pytest.raises(LimitExceeded, match=r"MiB per vector"):
-        Collection.create(tmp_path / "c", model=encoder, multivector={"kind": "tokens", "fde": {"num_simhash_projections": 24}})
+        Collection.create(
+            tmp_path / "c", model=encoder, multivector={"kind": "tokens", "fde": {"num_simhash_projections": 24}}
+        )
     with pytest.raises(CollectionError, match="metric must be cosine"):
         Collection.create(tmp_path / "d", model=encoder, multivector="tokens", metric="dot")
     other = tmp_path / "other-model"  # the bundled model, read at 128 tokens: another encoder identity

@@ -77,7 +77,9 @@ def embed(
         read_records(input, text_field=text_field_of(text_field, text_field_alias), id_field=id_field, errors=errors)
     )
     if chunk and output.suffix.lower() != ".parquet":
-        raise typer.BadParameter("--chunk writes a row per chunk with its offsets: use a .parquet output", param_hint="--output")
+        raise typer.BadParameter(
+            "--chunk writes a row per chunk with its offsets: use a .parquet output", param_hint="--output"
+        )
     encoder = Encoder(model, backend=backend, cache=(cache_path or True) if cache else None)
     ids = [r.id if r.id is not None else str(r.line) for r in records]
     texts, columns = [r.text for r in records], None

@@ -117,6 +117,11 @@ def eval_retrieval(
         if r.multivector is not None:
             hnsw = f"{r.multivector['fde_recall@10']:.4f} ({r.multivector['candidates']} candidates)"
         table.add_row(
-            f"{r.mode} ({r.multivector['kind']})" if r.multivector else r.mode, f"{m['ndcg@10']:.4f}", f"{m['mrr@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['map@100']:.4f}", hnsw
+            f"{r.mode} ({r.multivector['kind']})" if r.multivector else r.mode,
+            f"{m['ndcg@10']:.4f}",
+            f"{m['mrr@10']:.4f}",
+            f"{m['recall@100']:.4f}",
+            f"{m['map@100']:.4f}",
+            hnsw,
         )
     Console().print(table)

@@ -128,7 +128,9 @@ class TokenBackend:
         stats.seconds = time.perf_counter() - started
         return out, stats
 
-    def embed_tokens(self, texts: Sequence[str], batch_size: int) -> tuple[list[np.ndarray], list[np.ndarray], EncodeStats]:
+    def embed_tokens(
+        self, texts: Sequence[str], batch_size: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray], EncodeStats]:
         """Each text's last hidden state (n_tokens, hidden) float32, unpooled and unnormalised, with a boolean mask
         of its special tokens ([CLS], [SEP]); batched by length like `embed`."""
         started = time.perf_counter()

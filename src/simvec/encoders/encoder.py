@@ -177,7 +177,9 @@ class Encoder:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise InputError(f"batch_size must be an int in 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
         prefix = self._prompt(prompt, prompt_name)
-        states, specials, stats = embed_tokens([prefix + text for text in items], batch_size) if items else ([], [], EncodeStats())
+        states, specials, stats = (
+            embed_tokens([prefix + text for text in items], batch_size) if items else ([], [], EncodeStats())
+        )
         self.last_stats = stats
         if stats.truncated:
             warnings.warn(

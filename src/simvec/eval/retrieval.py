@@ -96,7 +96,9 @@ def evaluate_multivector(
         found = collection.search_batch(texts, max(RUN_DEPTH, candidates))
         exact = collection.search_batch(texts, RUN_DEPTH, exact=True)
     pool = [{h.id for h in hits[:candidates]} for hits in found]
-    fde_recall = float(np.mean([len({h.id for h in e[:10]} & p) / max(1, min(10, len(e))) for e, p in zip(exact, pool)]))
+    fde_recall = float(
+        np.mean([len({h.id for h in e[:10]} & p) / max(1, min(10, len(e))) for e, p in zip(exact, pool, strict=False)])
+    )
     metrics = score_run(data.qrels, trec_run(found, query_ids, RUN_DEPTH))
     exact_metrics = score_run(data.qrels, trec_run(exact, query_ids, RUN_DEPTH))
     result = RetrievalResult(data.name, "multivector", len(query_ids), len(data.corpus), metrics)

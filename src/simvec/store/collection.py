@@ -114,7 +114,9 @@ class Collection(CollectionTasks):
         params = IndexParams.parse(index_params)
         sets = MultivectorSpec.parse(multivector, chunking, card.dimension, card.max_seq_length)
         if sets is not None and metric != "cosine":
-            raise CollectionError(f"a multivector collection scores unit vectors by MaxSim: metric must be cosine, got {metric!r}")
+            raise CollectionError(
+                f"a multivector collection scores unit vectors by MaxSim: metric must be cosine, got {metric!r}"
+            )
         path.mkdir(parents=True, exist_ok=True)
         settings = {
             "encoder": validate.model_identity(card),
@@ -528,7 +530,9 @@ class Collection(CollectionTasks):
             texts = validate.check_texts(queries, len(queries))
             return vector_set_rows.query_sets(self.multivector, self.encoder, texts)
         owner = f"collection {self.path} (model {self.model_id}, dimension {self.dimension})"
-        return [vector_set_rows.check_query_set(q, self.dimension, f"query {i} for {owner}") for i, q in enumerate(queries)]
+        return [
+            vector_set_rows.check_query_set(q, self.dimension, f"query {i} for {owner}") for i, q in enumerate(queries)
+        ]
 
     def _queries(self, queries: Sequence[str] | np.ndarray, mode: str) -> tuple[list[str] | None, np.ndarray | None]:
         if isinstance(queries, str):

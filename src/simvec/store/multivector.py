@@ -63,7 +63,9 @@ class MultivectorSpec:
             raise CollectionError(f"multivector must be 'tokens' or 'chunks', got {given['kind']!r}")
         unknown = sorted(set(given) - {"kind", "chunking", "fde", "candidates", "storage"})
         if unknown:
-            raise CollectionError(f"unknown multivector options {unknown}; valid: kind, chunking, fde, candidates, storage")
+            raise CollectionError(
+                f"unknown multivector options {unknown}; valid: kind, chunking, fde, candidates, storage"
+            )
         if chunking is not None:
             if given["kind"] != "chunks":
                 raise CollectionError("chunking= applies to multivector='chunks', not 'tokens'")

@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -127,7 +128,7 @@ class MultivectorFiles:
     def _save(self) -> None:
         stamp = np.asarray([self.generation, self.built_generation], dtype=np.int64)
 
-        def write(handle) -> None:
+        def write(handle: BinaryIO) -> None:
             np.savez(handle, stamp=stamp, labels=self.labels, offsets=self.offsets, spans=self.spans)
 
         self.fde.save(self.directory / FDE_INDEX)

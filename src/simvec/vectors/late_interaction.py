@@ -19,9 +19,7 @@ def chamfer(query: np.ndarray, document: np.ndarray) -> float:
     return float((np.asarray(query, np.float32) @ np.asarray(document, np.float32).T).max(axis=1).sum())
 
 
-def maxsim_stacked(
-    query: np.ndarray, vectors: np.ndarray, offsets: np.ndarray, scale: float = 1.0
-) -> np.ndarray:
+def maxsim_stacked(query: np.ndarray, vectors: np.ndarray, offsets: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Chamfer of one query set against every set of a stacked matrix: (n_sets,) float32; `scale` multiplies rows.
 
     Every set must be non-empty (offsets strictly increasing).

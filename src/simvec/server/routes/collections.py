@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from simvec.errors import LimitExceeded
 from simvec.server import schemas
 from simvec.server.state import ServerState, error, get_state
+from simvec.store import Collection
 
 router = APIRouter()
 
@@ -89,7 +90,7 @@ async def get_document(name: str, doc_id: str, state: ServerState = Depends(get_
     return {"id": doc.id, "text": doc.text, "metadata": doc.metadata}
 
 
-def _multivector(collection) -> bool:
+def _multivector(collection: Collection) -> bool:
     return collection.multivector is not None
 
 
