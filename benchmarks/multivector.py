@@ -71,7 +71,9 @@ def run_of(query_ids, doc_ids, scores, depth=100):
 
 
 def recall_of_truth(candidates: list[np.ndarray], truth: np.ndarray) -> float:
-    return float(np.mean([len(set(c.tolist()) & set(t.tolist())) / len(t) for c, t in zip(candidates, truth, strict=False)]))
+    return float(
+        np.mean([len(set(c.tolist()) & set(t.tolist())) / len(t) for c, t in zip(candidates, truth, strict=False)])
+    )
 
 
 def rerank(candidates: list[np.ndarray], exact: np.ndarray) -> np.ndarray:
@@ -156,7 +158,9 @@ def main() -> None:
     report["token_search_ms_per_query"] = round(token_search_ms, 1)
 
     # FDE grid: FDE search -> exact rerank, recall of the exact top-10 by candidates.
-    sets = [np.asarray(token_vectors[a:b], np.float32) for a, b in zip(token_offsets[:-1], token_offsets[1:], strict=False)]
+    sets = [
+        np.asarray(token_vectors[a:b], np.float32) for a, b in zip(token_offsets[:-1], token_offsets[1:], strict=False)
+    ]
     fde_rows = []
     for reps, k_sim, proj in FDE_GRID:
         config = FDEConfig(384, reps, k_sim, proj, fill_empty_partitions=True)
@@ -207,7 +211,9 @@ def main() -> None:
         report["txtai"] = {
             "build_seconds": round(txtai_build, 1),
             "max_abs_difference_to_simvec_without_fill": float(np.abs(ours - txtai_docs[:50]).max()),
-            "pearson_fde_vs_chamfer": float(np.mean([np.corrcoef(f, e)[0, 1] for f, e in zip(txtai_scores, exact, strict=False)])),
+            "pearson_fde_vs_chamfer": float(
+                np.mean([np.corrcoef(f, e)[0, 1] for f, e in zip(txtai_scores, exact, strict=False)])
+            ),
             "by_candidates": {c: recall_of_truth(list(order[:, :c]), truth) for c in CANDIDATES},
         }
     except ImportError as exc:

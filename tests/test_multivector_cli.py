@@ -55,7 +55,9 @@ def test_embed_chunk_writes_a_row_per_chunk_with_offsets(tmp_path, capsys, encod
     table = pq.read_table(out).to_pydict()
     assert table["id"].count("long") >= 3 and table["id"][-1] == "short"
     assert table["chunk"][: table["id"].count("long")] == list(range(table["id"].count("long")))
-    pieces = [(LONG if i == "long" else "hi")[a:b] for i, a, b in zip(table["id"], table["start"], table["end"], strict=False)]
+    pieces = [
+        (LONG if i == "long" else "hi")[a:b] for i, a, b in zip(table["id"], table["start"], table["end"], strict=False)
+    ]
     assert pieces[-2].endswith("A solar eclipse hides the Sun.") and pieces[-1] == "hi"
     np.testing.assert_allclose(np.array(table["vector"]), encoder.encode(pieces), atol=1e-5)
     code, _, err = run(capsys, *argv, "-o", str(tmp_path / "chunks.npy"))
