@@ -100,8 +100,20 @@ def main() -> None:
     quality: dict[str, dict[str, float]] = {}
 
     started = time.perf_counter()
-    single = cached(store / "single.npz", lambda: (encoder.encode_documents(docs), np.arange(len(docs) + 1)))[0]
-    single = np.asarray(single, np.float32)
+
+    def make_tokens():
+        # One pass of the model: mean pooling of the raw states (specials in) is exactly the single vector
+        # (tests/test_multivector.py checks it), and the states without [CLS]/[SEP], normalised, are the token vectors.
+        raw = encoder.encode_document_tokens(docs, special_tokens=True, normalize=False, batch_size=16)
+        single = np.stack([r.mean(axis=0) for r in raw])
+        sets = [r[1:-1] / np.linalg.norm(r[1:-1], axis=1, keepdims=True) for r in raw]
+        del raw
+        token_vectors, token_offsets = stacked(sets)
+        np.save(store / "single.npy", single / np.linalg.norm(single, axis=1, keepdims=True))
+        return token_vectors, token_offsets
+
+    token_vectors, token_offsets = cached(store / "tokens.npz", make_tokens)
+    single = np.load(store / "single.npy")
     query_single = encoder.encode_queries(queries)
     truncated = sum(n >= encoder.max_seq_length for n in encoder.count_tokens(docs))
     report["truncated_documents"] = int(truncated)
@@ -112,15 +124,17 @@ def main() -> None:
     report["chunks"] = sum(len(s) for s in spans)
 
     def make_chunks():
-        texts = [doc[a:b] for doc, doc_spans in zip(docs, spans, strict=False) for a, b in doc_spans]
-        vectors = encoder.encode_documents(texts)
-        return vectors.astype(np.float16), np.concatenate([[0], np.cumsum([len(s) for s in spans])])
+        # A document's first chunk holds the same 254 tokens as its truncated text, so its vector is the single
+        # vector; only the later chunks of long documents go through the model.
+        later = [doc[a:b] for doc, doc_spans in zip(docs, spans, strict=True) for a, b in doc_spans[1:]]
+        later_vectors = iter(encoder.encode_documents(later, batch_size=16))
+        rows = [np.stack([single[i], *(next(later_vectors) for _ in s[1:])]) for i, s in enumerate(spans)]
+        return stacked(rows)
 
     chunk_vectors, chunk_offsets = cached(store / "chunks.npz", make_chunks)
     maxp = maxsim_matrix(query_single, np.arange(len(queries) + 1), chunk_vectors, chunk_offsets)
     quality["chunked MaxP (256/32 tokens)"] = score_run(data.qrels, run_of(query_ids, doc_ids, maxp))
 
-    token_vectors, token_offsets = cached(store / "tokens.npz", lambda: stacked(encoder.encode_document_tokens(docs)))
     query_tokens = encoder.encode_query_tokens(queries)
     query_stacked = np.concatenate(query_tokens)
     query_offsets = np.concatenate([[0], np.cumsum([len(t) for t in query_tokens])])

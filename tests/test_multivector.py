@@ -48,6 +48,10 @@ def test_encode_tokens_are_the_masked_normalised_last_hidden_state(encoder):
     assert [len(r) for r in raw] == counts
     pooled = np.stack([r.mean(axis=0) for r in raw])  # mean pooling of the same states is the sentence vector
     np.testing.assert_allclose(pooled / np.linalg.norm(pooled, axis=1, keepdims=True), encoder.encode(texts), atol=1e-5)
+    vectors, sets = encoder.encode_documents_with_tokens(texts)  # one pass of the model for both
+    np.testing.assert_allclose(vectors, encoder.encode_documents(texts), atol=1e-5)
+    for one, other in zip(sets, tokens, strict=True):
+        np.testing.assert_allclose(one, other, atol=1e-5)
     alone = encoder.encode_tokens(texts[1])[0]
     np.testing.assert_allclose(alone, tokens[1], atol=1e-4)  # padding in a batch does not change a text's vectors
     assert len(encoder.encode_tokens("x", prompt="query: ")[0]) == len(encoder.encode_tokens("query: x")[0])
@@ -82,6 +86,8 @@ def test_token_collection_search_filters_deletes_upserts_and_rebuilds(encoder, t
         stored = encoder.encode_document_tokens(exact[0].text)[0]
         assert exact[0].score == pytest.approx(float((tokens @ stored.T).max(axis=1).sum()), rel=2e-3)  # float16 rows
         assert [h.id for h in c.search(tokens, k=5, exact=True)] == [h.id for h in exact]  # a vector set as the query
+        row_vector = c.get(exact[0].id, include_vectors=True).vector  # the row keeps the ordinary single vector
+        np.testing.assert_allclose(row_vector, encoder.encode_documents(exact[0].text), atol=1e-5)
         space = c.search(query, k=50, filter={"topic": "space"})
         assert len(space) == 10 and {h.metadata["topic"] for h in space} == {"space"}
         c.delete([exact[0].id])

@@ -14,6 +14,7 @@ from simvec.encoders.backends import BACKENDS, load_backend
 from simvec.encoders.base import EncodeStats
 from simvec.encoders.cache import EmbeddingCache, open_cache
 from simvec.encoders.models import ModelCard, resolve_model
+from simvec.encoders.pooling import pool
 from simvec.errors import InputError, InputTypeError, ModelError
 from simvec.vectors.quantize import check_precision, quantize
 from simvec.vectors.reduce import check_truncate_dim, truncate
@@ -171,12 +172,35 @@ class Encoder:
         transformer backend (torch, onnx, onnx-int8); the static backend has no token states.
         """
         items, _ = as_text_list(texts)
+        out = []
+        for state, special in zip(
+            *self._token_states(items, self._prompt(prompt, prompt_name), batch_size), strict=True
+        ):
+            vectors = state if special_tokens else state[~special]
+            out.append(l2_normalize(vectors) if normalize else vectors)
+        return out
+
+    def encode_documents_with_tokens(
+        self, texts: str | Iterable[str], *, batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One pass of the model for both: the unit document vectors (as `encode_documents`) and the unit token
+        vectors without special tokens (as `encode_document_tokens`)."""
+        items, _ = as_text_list(texts)
+        name = next((n for n in ("document", "passage", "corpus") if n in self.card.prompts), None)
+        states, specials = self._token_states(items, self._prompt(None, name), batch_size)
+        # the states of one text with a full mask pool exactly as the backend's batched `embed` does
+        pooled = [pool(state[None], np.ones((1, len(state)), dtype=np.int64), self.card.pooling)[0] for state in states]
+        vectors = l2_normalize(np.stack(pooled)) if pooled else np.empty((0, self.dimension), dtype=np.float32)
+        return vectors, [l2_normalize(s[~m]) for s, m in zip(states, specials, strict=True)]
+
+    def _token_states(
+        self, items: list[str], prefix: str, batch_size: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         embed_tokens = getattr(self.backend, "embed_tokens", None)
         if embed_tokens is None:
             raise ModelError(f"backend {self.backend.name!r} has no token states; use backend='torch' or 'onnx'")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise InputError(f"batch_size must be an int in 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
-        prefix = self._prompt(prompt, prompt_name)
         states, specials, stats = (
             embed_tokens([prefix + text for text in items], batch_size) if items else ([], [], EncodeStats())
         )
@@ -185,15 +209,12 @@ class Encoder:
             warnings.warn(
                 f"{stats.truncated} of {stats.texts} texts were longer than the model's {self.max_seq_length} tokens "
                 "and were truncated (chunk them: simvec.encoders.chunking)",
-                stacklevel=2,
+                stacklevel=3,
             )
-        out = []
-        for i, (state, special) in enumerate(zip(states, specials, strict=True)):
+        for i, special in enumerate(specials):
             if special.all():
                 raise InputError(f"texts[{i}] has no tokens (only the model's special tokens): {items[i]!r:.40}")
-            vectors = state if special_tokens else state[~special]
-            out.append(l2_normalize(vectors) if normalize else vectors)
-        return out
+        return states, specials
 
     def encode_query_tokens(self, texts: str | Iterable[str], **options) -> list[np.ndarray]:
         """`encode_tokens` with the model card's "query" prompt, when it defines one."""

@@ -352,7 +352,7 @@ class Collection(CollectionTasks):
             fresh, meta_only = validate.plan_upsert(ids, hashes, meta_json, existing)
             sets = None
             if self.multivector is not None and fresh:
-                embedded, sets = self._embed_sets([texts[i] for i in fresh], [ids[i] for i in fresh], show_progress)
+                embedded, sets = self._embed_sets([texts[i] for i in fresh], [ids[i] for i in fresh])
             elif vectors is None and fresh:
                 embedded = self._embed_documents([texts[i] for i in fresh], show_progress)
             else:
@@ -371,18 +371,12 @@ class Collection(CollectionTasks):
         vectors = self.encoder.encode_documents(texts, normalize=self.metric == "cosine", show_progress=show_progress)
         return self.check_vectors(vectors, "embeddings")
 
-    def _embed_sets(
-        self, texts: list[str], ids: list[str], show_progress: bool | None
-    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    def _embed_sets(self, texts: list[str], ids: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """Each document's single vector (chunks: its first chunk's) and its vector set with chunk spans."""
         for doc_id, text in zip(ids, texts, strict=True):
             if not text.strip():
                 raise CollectionError(f"document {doc_id!r} has no tokens (empty text): it has no vectors to keep")
-        sets = vector_set_rows.encode_sets(self.multivector, self.encoder, texts)
-        if self.multivector.kind == "chunks":
-            single = np.stack([vectors[0] for vectors, _ in sets])
-        else:
-            single = self._embed_documents(texts, show_progress)
+        single, sets = vector_set_rows.encode_sets(self.multivector, self.encoder, texts)
         return self.check_vectors(single, "embeddings"), sets
 
     def delete(self, ids: str | Sequence[str]) -> int:

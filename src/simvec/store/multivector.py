@@ -99,19 +99,23 @@ def install(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def encode_sets(spec: MultivectorSpec, encoder: Encoder, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each text's (unit vectors (n, dim) float32, chunk spans (n, 2) int32; empty for tokens)."""
+def encode_sets(
+    spec: MultivectorSpec, encoder: Encoder, texts: list[str]
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Each text's single unit vector (the row's: tokens, the usual one; chunks, the first chunk's) and its set:
+    (unit vectors (n, dim) float32, chunk spans (n, 2) int32, empty for tokens). One pass of the model either way."""
     if spec.kind == "tokens":
-        sets = encoder.encode_document_tokens(texts)
-        return [(vectors, np.empty((0, 2), dtype=np.int32)) for vectors in sets]
+        single, sets = encoder.encode_documents_with_tokens(texts)
+        return single, [(vectors, np.empty((0, 2), dtype=np.int32)) for vectors in sets]
     spans = Chunker(encoder.card, spec.chunking).spans(texts)
     pieces = [text[a:b] for text, text_spans in zip(texts, spans, strict=True) for a, b in text_spans]
     vectors = encoder.encode_documents(pieces, normalize=True, show_progress=False)
     bounds = np.cumsum([0, *(len(s) for s in spans)])
-    return [
+    sets = [
         (vectors[a:b], np.asarray(s, dtype=np.int32).reshape(-1, 2))
         for a, b, s in zip(bounds[:-1], bounds[1:], spans, strict=True)
     ]
+    return vectors[bounds[:-1]], sets
 
 
 def to_storage(vectors: np.ndarray, storage: Storage) -> np.ndarray:
