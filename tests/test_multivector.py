@@ -91,7 +91,10 @@ def test_token_collection_search_filters_deletes_upserts_and_rebuilds(encoder, t
         space = c.search(query, k=50, filter={"topic": "space"})
         assert len(space) == 10 and {h.metadata["topic"] for h in space} == {"space"}
         c.delete([exact[0].id])
-        assert exact[0].id not in {h.id for h in c.search(query, k=100, exact=True)}
+        after_delete = [h.id for h in c.search(query, k=100, exact=True)]
+        assert exact[0].id not in after_delete
+        with Collection.open(tokens_collection, model=encoder) as second:  # loads the files the delete left
+            assert [h.id for h in second.search(query, k=100, exact=True)] == after_delete
         c.add(["Paracetamol lowers a fever within an hour."], ids=[exact[1].id], metadata=[{"topic": "health"}])
         top = c.search(query, k=1)[0]
         assert top.id == exact[1].id and top.text.startswith("Paracetamol")

@@ -48,7 +48,7 @@ class MultivectorFiles:
         self.directory, self.store, self.dimension, self.spec = directory, store, dimension, spec
         self.config = spec.fde_config(dimension)
         self.scale = multivector.storage_scale(spec.storage)
-        self.generation = self.built_generation = -1
+        self.generation = self.built_generation = self.file_generation = -1  # file: the vectors file's name
         self.labels = np.empty(0, dtype=np.int64)
         self.offsets = np.zeros(1, dtype=np.int64)
         self.spans = np.empty((0, 2), dtype=np.int32)
@@ -84,13 +84,13 @@ class MultivectorFiles:
             with np.load(meta_path) as meta:
                 stamp = meta["stamp"]
                 labels, offsets, spans = meta["labels"], meta["offsets"], meta["spans"]
-            vectors = np.load(self._vectors_path(int(stamp[0])), mmap_mode="r")
+            vectors = np.load(self._vectors_path(int(stamp[2])), mmap_mode="r")
             fde = VectorIndex.load(fde_path)
         except (OSError, ValueError, KeyError):
             return  # unreadable: rebuilt from the store
         if fde is None or fde.stamp.generation != int(stamp[0]) or len(vectors) != offsets[-1]:
             return
-        self.generation, self.built_generation = int(stamp[0]), int(stamp[1])
+        self.generation, self.built_generation, self.file_generation = (int(x) for x in stamp[:3])
         self.labels, self.offsets, self.spans, self.vectors, self.fde = labels, offsets, spans, vectors, fde
 
     def _rebuild(self, generation: int) -> None:
@@ -114,8 +114,7 @@ class MultivectorFiles:
             self._write_vectors(generation, [old, *sets])
         elif self.vectors is None:
             self._write_vectors(generation, [np.empty((0, self.dimension), np.float16)])
-        else:  # nothing new (deletes, metadata): the same rows under the new generation
-            self._write_vectors(generation, [self.vectors])
+        # else nothing new (deletes, metadata): the vectors file stays; tombstones exclude the dead sets
         self.fde.stamp.generation = generation
         self.generation = generation
         self._save()
@@ -123,10 +122,10 @@ class MultivectorFiles:
     def _write_vectors(self, generation: int, parts: Sequence[np.ndarray]) -> None:
         path = self._vectors_path(generation)
         atomic_write(path, lambda handle: np.save(handle, np.concatenate(parts)))
-        self.vectors = np.load(path, mmap_mode="r")
+        self.vectors, self.file_generation = np.load(path, mmap_mode="r"), generation
 
     def _save(self) -> None:
-        stamp = np.asarray([self.generation, self.built_generation], dtype=np.int64)
+        stamp = np.asarray([self.generation, self.built_generation, self.file_generation], dtype=np.int64)
 
         def write(handle: BinaryIO) -> None:
             np.savez(handle, stamp=stamp, labels=self.labels, offsets=self.offsets, spans=self.spans)
@@ -134,7 +133,7 @@ class MultivectorFiles:
         self.fde.save(self.directory / FDE_INDEX)
         atomic_write(self.directory / META, write)
         for stale in self.directory.glob("multivector-vectors.*.npy"):
-            if stale.name != self._vectors_path(self.generation).name:
+            if stale.name != self._vectors_path(self.file_generation).name:
                 stale.unlink(missing_ok=True)  # a reader holding the old map keeps reading it (POSIX)
 
     # ---- searching --------------------------------------------------------------------------------
