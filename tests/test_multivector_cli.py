@@ -77,3 +77,18 @@ def test_eval_retrieval_multivector_json(tiny_scifact, tmp_path, capsys, encoder
     code, out, err = run(capsys, *argv, "--mode", "multivector", "--multivector", "chunks")
     assert code == 0, err
     assert json.loads(out)["results"][0]["multivector"]["kind"] == "chunks"
+
+
+def test_collection_create_chunked_add_and_search_with_highlight(tmp_path, capsys, encoder):
+    source = tmp_path / "docs.jsonl"
+    source.write_text(json.dumps({"id": "long", "text": LONG}) + "\n" + '{"id": "k", "text": "Potassium."}\n')
+    path = str(tmp_path / "chunked")
+    assert run(capsys, "collection", "create", path, "--chunk-tokens", "32", "--chunk-overlap", "8")[0] == 0
+    assert run(capsys, "collection", "add", path, str(source), "--id-field", "id")[0] == 0
+    code, out, err = run(capsys, "collection", "search", path, "what hides the Sun?", "-k", "1", "--json")
+    assert code == 0, err
+    (hit,) = json.loads(out)
+    start, end = hit["highlight"]
+    assert hit["id"] == "long" and "eclipse" in LONG[start:end]
+    code, _, err = run(capsys, "collection", "create", str(tmp_path / "bad"), "--multivector", "words")
+    assert code == 2 and "multivector must be 'tokens' or 'chunks'" in err

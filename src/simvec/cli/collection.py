@@ -58,6 +58,11 @@ def create(
     exact_filter_max: int = typer.Option(
         None, "--exact-filter-max", help="HNSW/IVF: filters matching at most this many documents are exact (10,000)."
     ),
+    multivector: str = typer.Option(
+        None, "--multivector", help="Keep each document as its token or chunk vectors: tokens or chunks (MaxSim)."
+    ),
+    chunk_tokens: int = typer.Option(None, "--chunk-tokens", help="Chunked collection: tokens per chunk (256)."),
+    chunk_overlap: int = typer.Option(None, "--chunk-overlap", help="Chunked collection: tokens shared (32)."),
 ) -> None:
     """Create an empty collection at PATH for a model."""
     from simvec.store import Collection
@@ -69,6 +74,8 @@ def create(
         "exact_filter_max": exact_filter_max,
     }
     index_params = {name: value for name, value in given.items() if value is not None}
+    chunk = {"max_tokens": chunk_tokens, "overlap": chunk_overlap}
+    chunking = {name: value for name, value in chunk.items() if value is not None} or None
     with Collection.create(
         path,
         model=model,
@@ -77,6 +84,8 @@ def create(
         compression=compression,
         rescore=rescore,
         index_params=index_params,
+        multivector=multivector,
+        chunking=chunking,
     ) as collection:
         typer.echo(
             f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric})",
@@ -205,7 +214,14 @@ def search(
         relevance = (lambda h: {"relevance": round(h.relevance, 6)}) if calibrated else (lambda h: {})
         print_json(
             [
-                {"id": h.id, "score": round(h.score, 6), **relevance(h), "text": h.text, "metadata": h.metadata}
+                {
+                    "id": h.id,
+                    "score": round(h.score, 6),
+                    **relevance(h),
+                    **({"highlight": list(h.highlight)} if h.highlight else {}),
+                    "text": h.text,
+                    "metadata": h.metadata,
+                }
                 for h in hits
             ]
         )
