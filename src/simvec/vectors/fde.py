@@ -1,7 +1,9 @@
 """MUVERA fixed dimensional encodings (FDEs): one vector per set of vectors whose inner product tracks Chamfer.
 
 A port to numpy of Google's reference implementation (graph-mining, `sketching/point_cloud/
-fixed_dimensional_encoding.cc`; Dhulipala et al., "MUVERA", 2024), with its parameter names. Per repetition:
+fixed_dimensional_encoding.cc`; Dhulipala et al., "MUVERA", 2024), with its parameter names (the paper's R_reps,
+k_sim, d_proj and d_final are `num_repetitions`, `num_simhash_projections`, `projection_dimension` and
+`final_projection_dimension`). Per repetition:
 `num_simhash_projections` Gaussian hyperplanes split space into 2**k partitions (the partition index is the gray-code
 accumulation of the sign bits, exactly as the reference's `AppendToGrayCode`); each point is projected to
 `projection_dimension` coordinates by a sparse AMS sketch (every input coordinate goes to one output coordinate
