@@ -70,8 +70,8 @@ def test_eval_retrieval_multivector_json(tiny_scifact, tmp_path, capsys, encoder
     assert code == 0, err
     (result,) = json.loads(out)["results"]
     mv = result["multivector"]
-    assert result["mode"] == "multivector" and mv["kind"] == "tokens" and mv["candidates"] == 100
-    assert mv["fde_recall@10"] == 1.0  # 100 candidates of ~12 documents: every document is reranked
+    assert result["mode"] == "multivector" and mv["kind"] == "tokens" and mv["candidates"] == 200
+    assert mv["fde_recall@10"] == 1.0  # 200 candidates of ~12 documents: every document is reranked
     assert mv["ndcg@10"] == pytest.approx(mv["exact_ndcg@10"]) and 0.3 < mv["ndcg@10"] <= 1
     assert 0.9 <= mv["recall@100"] <= 1
     code, out, err = run(capsys, *argv, "--mode", "multivector", "--multivector", "chunks")
