@@ -158,8 +158,10 @@ def _not_a_file(path: Path) -> str:
     return "no such file"
 
 
-def write_vectors(path: str | Path, vectors: np.ndarray, ids: Sequence[str]) -> None:
-    """Write vectors to .npy (the matrix) or .parquet (columns id, vector)."""
+def write_vectors(
+    path: str | Path, vectors: np.ndarray, ids: Sequence[str], columns: dict[str, Sequence[int]] | None = None
+) -> None:
+    """Write vectors to .npy (the matrix) or .parquet (columns id, any `columns` given, vector)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
@@ -176,5 +178,6 @@ def write_vectors(path: str | Path, vectors: np.ndarray, ids: Sequence[str]) -> 
     column = (
         pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]) if len(vectors) else pa.array([], pa.list_(flat.type))
     )
-    table = pa.table({"id": pa.array(list(ids), pa.string()), "vector": column})
+    extra = {name: pa.array(list(values), pa.int64()) for name, values in (columns or {}).items()}
+    table = pa.table({"id": pa.array(list(ids), pa.string()), **extra, "vector": column})
     atomic_write(path, lambda handle: pq.write_table(table, handle))

@@ -61,6 +61,11 @@ def create(
         "--exact-filter-max",
         help="Filters matching at most this many documents score just those, exactly (10,000).",
     ),
+    multivector: str = typer.Option(
+        None, "--multivector", help="Keep each document as its token or chunk vectors: tokens or chunks (MaxSim)."
+    ),
+    chunk_tokens: int = typer.Option(None, "--chunk-tokens", help="Chunked collection: tokens per chunk (256)."),
+    chunk_overlap: int = typer.Option(None, "--chunk-overlap", help="Chunked collection: tokens shared (32)."),
 ) -> None:
     """Create an empty collection at PATH for a model."""
     from simvec.store import Collection
@@ -72,6 +77,8 @@ def create(
         "exact_filter_max": exact_filter_max,
     }
     index_params = {name: value for name, value in given.items() if value is not None}
+    chunk = {"max_tokens": chunk_tokens, "overlap": chunk_overlap}
+    chunking = {name: value for name, value in chunk.items() if value is not None} or None
     with Collection.create(
         path,
         model=model,
@@ -80,6 +87,8 @@ def create(
         compression=compression,
         rescore=rescore,
         index_params=index_params,
+        multivector=multivector,
+        chunking=chunking,
     ) as collection:
         typer.echo(
             f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric})",
@@ -218,7 +227,14 @@ def search(
     if as_json:
         relevance = (lambda h: {"relevance": round(h.relevance, 6)}) if calibrated else (lambda h: {})
         rows = [
-            {"id": h.id, "score": round(h.score, 6), **relevance(h), "text": h.text, "metadata": h.metadata}
+            {
+                "id": h.id,
+                "score": round(h.score, 6),
+                **relevance(h),
+                **({"highlight": list(h.highlight)} if h.highlight else {}),
+                "text": h.text,
+                "metadata": h.metadata,
+            }
             for h in hits
         ]
         print_json({"hits": rows, "plan": plan} if explain else rows)

@@ -59,8 +59,14 @@ def embed(
     backend: str = BackendOption,
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse and store embeddings in the embedding cache."),
     cache_path: Path = typer.Option(None, "--cache-path", help="Cache file (default: under $SIMVEC_CACHE_DIR)."),
+    chunk: bool = typer.Option(
+        False, "--chunk", help="Split long texts into chunks (.parquet: a row per chunk with id, chunk, start, end)."
+    ),
+    chunk_tokens: int = typer.Option(256, "--chunk-tokens", help="With --chunk: tokens per chunk ([CLS]/[SEP] in)."),
+    chunk_overlap: int = typer.Option(32, "--chunk-overlap", help="With --chunk: tokens shared by neighbours."),
+    chunk_by: str = typer.Option("tokens", "--chunk-by", help="With --chunk: tokens or sentences."),
 ) -> None:
-    """Embed every text of INPUT and write the vectors to OUTPUT."""
+    """Embed every text of INPUT and write the vectors to OUTPUT (with --chunk: every chunk of every text)."""
     from simvec.encoders import Encoder
 
     if output.suffix.lower() not in (".npy", ".parquet"):
@@ -70,19 +76,37 @@ def embed(
     records = list(
         read_records(input, text_field=text_field_of(text_field, text_field_alias), id_field=id_field, errors=errors)
     )
+    if chunk and output.suffix.lower() != ".parquet":
+        raise typer.BadParameter(
+            "--chunk writes a row per chunk with its offsets: use a .parquet output", param_hint="--output"
+        )
     encoder = Encoder(model, backend=backend, cache=(cache_path or True) if cache else None)
+    ids = [r.id if r.id is not None else str(r.line) for r in records]
+    texts, columns = [r.text for r in records], None
+    if chunk:
+        from simvec.encoders.chunking import Chunker
+
+        config = {"max_tokens": chunk_tokens, "overlap": chunk_overlap, "by": chunk_by}
+        spans = Chunker(encoder.card, config).spans(texts)
+        texts = [text[a:b] for text, text_spans in zip(texts, spans, strict=True) for a, b in text_spans]
+        ids = [doc_id for doc_id, text_spans in zip(ids, spans, strict=True) for _ in text_spans]
+        columns = {
+            "chunk": [i for text_spans in spans for i in range(len(text_spans))],
+            "start": [a for text_spans in spans for a, _ in text_spans],
+            "end": [b for text_spans in spans for _, b in text_spans],
+        }
     vectors = encoder.encode(
-        [r.text for r in records],
+        texts,
         prompt=prompt,
         precision=precision,
         truncate_dim=truncate_dim,
         batch_size=batch_size,
         normalize=normalize,
     )
-    write_vectors(output, vectors, [r.id if r.id is not None else str(r.line) for r in records])
+    write_vectors(output, vectors, ids, columns)
     stats = encoder.last_stats
     typer.echo(
-        f"wrote {len(records)} vectors of shape {tuple(vectors.shape[1:])} {vectors.dtype} to {output}"
+        f"wrote {len(vectors)} vectors of shape {tuple(vectors.shape[1:])} {vectors.dtype} to {output}"
         + (
             f" ({stats.truncated} texts truncated to {encoder.max_seq_length} tokens)"
             if stats and stats.truncated

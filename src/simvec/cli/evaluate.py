@@ -57,7 +57,12 @@ def eval_sts(
 @eval_app.command("retrieval")
 def eval_retrieval(
     data: Path = typer.Option(..., "--data", help="BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),
-    mode: str = typer.Option("dense", help="dense (exact search), keyword (BM25), hybrid, or all."),
+    mode: str = typer.Option(
+        "dense", help="dense (exact search), keyword (BM25), hybrid, all (those three), or multivector."
+    ),
+    multivector: str = typer.Option(
+        "tokens", "--multivector", help="With --mode multivector: tokens or chunks (MUVERA FDE -> MaxSim rerank)."
+    ),
     split: str = typer.Option("test", help="qrels split."),
     model: str = ModelOption,
     cache_dir: Path = typer.Option(
@@ -73,7 +78,7 @@ def eval_retrieval(
     as_json: bool = JsonOption,
 ) -> None:
     """nDCG@10, MRR@10, Recall@100 and MAP@100 (pytrec_eval); dense mode adds HNSW recall@10 vs exact."""
-    from simvec.eval.retrieval import MODES, evaluate_retrieval
+    from simvec.eval.retrieval import EVAL_MODES, MODES, evaluate_retrieval
 
     if adapt_on is not None or adapter or finetuned is not None:  # domain adaptation: simvec.cli.adapt
         from simvec.cli.adapt import run_eval_adaptation
@@ -92,22 +97,31 @@ def eval_retrieval(
         )
         return
 
-    if mode != "all" and mode not in MODES:
-        raise typer.BadParameter(f"unknown mode {mode!r}; valid: {', '.join(MODES)}, all", param_hint="--mode")
+    if mode != "all" and mode not in EVAL_MODES:
+        raise typer.BadParameter(f"unknown mode {mode!r}; valid: {', '.join(EVAL_MODES)}, all", param_hint="--mode")
     modes = MODES if mode == "all" else (mode,)
-    results = evaluate_retrieval(data, modes=modes, model=model, split=split, cache_dir=cache_dir)
+    results = evaluate_retrieval(
+        data, modes=modes, model=model, split=split, cache_dir=cache_dir, multivector=multivector
+    )
     if as_json:
         print_json({"results": [r.as_dict() for r in results]})
         return
     table = Table(
         title=f"Retrieval — {results[0].dataset} ({results[0].queries} queries, {results[0].documents} documents)"
     )
-    for column in ("mode", "nDCG@10", "MRR@10", "Recall@100", "MAP@100", "HNSW recall@10"):
+    for column in ("mode", "nDCG@10", "MRR@10", "Recall@100", "MAP@100", "HNSW / FDE recall@10"):
         table.add_column(column, justify="left" if column == "mode" else "right")
     for r in results:
         m = r.metrics
         hnsw = f"{r.hnsw_recall_at_10:.4f}" if r.hnsw_recall_at_10 is not None else ""
+        if r.multivector is not None:
+            hnsw = f"{r.multivector['fde_recall@10']:.4f} ({r.multivector['candidates']} candidates)"
         table.add_row(
-            r.mode, f"{m['ndcg@10']:.4f}", f"{m['mrr@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['map@100']:.4f}", hnsw
+            f"{r.mode} ({r.multivector['kind']})" if r.multivector else r.mode,
+            f"{m['ndcg@10']:.4f}",
+            f"{m['mrr@10']:.4f}",
+            f"{m['recall@100']:.4f}",
+            f"{m['map@100']:.4f}",
+            hnsw,
         )
     Console().print(table)

@@ -135,3 +135,32 @@ class TokenBackend:
         stats.seconds = time.perf_counter() - started
         stats.token_counts = counts
         return out, stats
+
+    def embed_tokens(
+        self, texts: Sequence[str], batch_size: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray], EncodeStats]:
+        """Each text's last hidden state (n_tokens, hidden) float32, unpooled and unnormalised, with a boolean mask
+        of its special tokens ([CLS], [SEP]); batched by length like `embed`."""
+        started = time.perf_counter()
+        stats = EncodeStats(texts=len(texts))
+        states: list[np.ndarray] = [np.empty(0)] * len(texts)
+        specials: list[np.ndarray] = [np.empty(0, dtype=bool)] * len(texts)
+        encodings = self.tokenizer.encode_batch(self._prepare(texts))
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        stats.tokens = int(lengths.sum())
+        stats.truncated_rows = [i for i, e in enumerate(encodings) if e.overflowing]
+        order = np.argsort(-lengths, kind="stable")
+        for batch_start in range(0, len(order), batch_size):
+            rows = order[batch_start : batch_start + batch_size]
+            width = int(lengths[rows].max())
+            input_ids = np.zeros((len(rows), width), dtype=np.int64)
+            attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+            for j, i in enumerate(rows):
+                input_ids[j, : lengths[i]] = encodings[i].ids
+                attention_mask[j, : lengths[i]] = 1
+            hidden = self.forward(input_ids, attention_mask)
+            for j, i in enumerate(rows):  # the attention mask: padding positions are dropped
+                states[i] = np.ascontiguousarray(hidden[j, : lengths[i]], dtype=np.float32)
+                specials[i] = np.asarray(encodings[i].special_tokens_mask, dtype=bool)
+        stats.seconds = time.perf_counter() - started
+        return states, specials, stats

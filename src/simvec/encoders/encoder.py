@@ -14,7 +14,8 @@ from simvec.encoders.backends import BACKENDS, load_backend
 from simvec.encoders.base import EncodeStats
 from simvec.encoders.cache import EmbeddingCache, open_cache
 from simvec.encoders.models import ModelCard, resolve_model
-from simvec.errors import InputError, InputTypeError
+from simvec.encoders.pooling import pool
+from simvec.errors import InputError, InputTypeError, ModelError
 from simvec.vectors.quantize import check_precision, quantize
 from simvec.vectors.reduce import check_truncate_dim, truncate
 from simvec.vectors.similarity import l2_normalize
@@ -151,6 +152,78 @@ class Encoder:
         """`encode` with the model card's "document" (or "passage") prompt, when it defines one."""
         name = next((n for n in ("document", "passage", "corpus") if n in self.card.prompts), None)
         return self.encode(texts, prompt_name=name, **options)
+
+    def encode_tokens(
+        self,
+        texts: str | Iterable[str],
+        *,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        special_tokens: bool = False,
+        normalize: bool = True,
+        batch_size: int = 32,
+    ) -> list[np.ndarray]:
+        """Token-level vectors: one (n_tokens, dim) float32 array per text, from the model's last hidden state.
+
+        Padding is masked out; `special_tokens=False` (default) drops [CLS]/[SEP]; `normalize` makes each token
+        vector unit length (as late interaction scores them). Prompts work as in `encode` (see `encode_query_tokens`
+        and `encode_document_tokens`). Texts are truncated at the model's maximum sequence length (counted in
+        `last_stats`). A text with no tokens besides the special ones (an empty string) is an InputError. Needs a
+        transformer backend (torch, onnx, onnx-int8); the static backend has no token states.
+        """
+        items, _ = as_text_list(texts)
+        out = []
+        for state, special in zip(
+            *self._token_states(items, self._prompt(prompt, prompt_name), batch_size), strict=True
+        ):
+            vectors = state if special_tokens else state[~special]
+            out.append(l2_normalize(vectors) if normalize else vectors)
+        return out
+
+    def encode_documents_with_tokens(
+        self, texts: str | Iterable[str], *, batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One pass of the model for both: the unit document vectors (as `encode_documents`) and the unit token
+        vectors without special tokens (as `encode_document_tokens`)."""
+        items, _ = as_text_list(texts)
+        name = next((n for n in ("document", "passage", "corpus") if n in self.card.prompts), None)
+        states, specials = self._token_states(items, self._prompt(None, name), batch_size)
+        # the states of one text with a full mask pool exactly as the backend's batched `embed` does
+        pooled = [pool(state[None], np.ones((1, len(state)), dtype=np.int64), self.card.pooling)[0] for state in states]
+        vectors = l2_normalize(np.stack(pooled)) if pooled else np.empty((0, self.dimension), dtype=np.float32)
+        return vectors, [l2_normalize(s[~m]) for s, m in zip(states, specials, strict=True)]
+
+    def _token_states(
+        self, items: list[str], prefix: str, batch_size: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        embed_tokens = getattr(self.backend, "embed_tokens", None)
+        if embed_tokens is None:
+            raise ModelError(f"backend {self.backend.name!r} has no token states; use backend='torch' or 'onnx'")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise InputError(f"batch_size must be an int in 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
+        states, specials, stats = (
+            embed_tokens([prefix + text for text in items], batch_size) if items else ([], [], EncodeStats())
+        )
+        self.last_stats = stats
+        if stats.truncated:
+            warnings.warn(
+                f"{stats.truncated} of {stats.texts} texts were longer than the model's {self.max_seq_length} tokens "
+                "and were truncated (chunk them: simvec.encoders.chunking)",
+                stacklevel=3,
+            )
+        for i, special in enumerate(specials):
+            if special.all():
+                raise InputError(f"texts[{i}] has no tokens (only the model's special tokens): {items[i]!r:.40}")
+        return states, specials
+
+    def encode_query_tokens(self, texts: str | Iterable[str], **options) -> list[np.ndarray]:
+        """`encode_tokens` with the model card's "query" prompt, when it defines one."""
+        return self.encode_tokens(texts, prompt_name="query" if "query" in self.card.prompts else None, **options)
+
+    def encode_document_tokens(self, texts: str | Iterable[str], **options) -> list[np.ndarray]:
+        """`encode_tokens` with the model card's "document" (or "passage") prompt, when it defines one."""
+        name = next((n for n in ("document", "passage", "corpus") if n in self.card.prompts), None)
+        return self.encode_tokens(texts, prompt_name=name, **options)
 
     def _prompt(self, prompt: str | None, prompt_name: str | None) -> str:
         if prompt is not None and prompt_name is not None:

@@ -23,6 +23,8 @@ from simvec.eval.readers import BeirData, read_beir
 from simvec.store import Collection
 from simvec.types import MODES, Mode, one_of
 
+EVAL_MODES = (*MODES, "multivector")  # "all" runs MODES; multivector builds a second, larger collection
+
 RUN_DEPTH = 100  # hits kept per query: enough for Recall@100 and MAP@100
 # Our metric names -> pytrec_eval measure keys; MRR@10 is recip_rank over runs cut at depth 10.
 MEASURES = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "map@100": "map_cut_100"}
@@ -38,6 +40,9 @@ class RetrievalResult:
     documents: int
     metrics: dict[str, float]
     hnsw_recall_at_10: float | None = None
+    # mode "multivector": ndcg@10, recall@100, fde_recall@10 (share of the exact MaxSim top 10 among the FDE
+    # candidates), candidates, kind, exact_ndcg@10 (MaxSim over every document)
+    multivector: dict[str, object] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -72,6 +77,50 @@ def build_collection(data: BeirData, path: Path, encoder: Encoder, *, show_progr
         ids = list(data.corpus)
         collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=2000, show_progress=show_progress)
     return collection
+
+
+def build_multivector_collection(
+    data: BeirData, path: Path, encoder: Encoder, kind: str, *, show_progress: bool | None = None
+) -> Collection:
+    """Open (or create) the multi-vector corpus collection (`kind` "tokens" or "chunks") at `path`, filled."""
+    collection = (
+        Collection.open(path, model=encoder)
+        if (path / "collection.db").exists()
+        else Collection.create(path, model=encoder, index="flat", multivector=kind)
+    )
+    ids = list(data.corpus)
+    collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=500, show_progress=show_progress)
+    return collection
+
+
+def evaluate_multivector(
+    data: BeirData, path: Path, encoder: Encoder, kind: str, *, show_progress: bool | None = None
+) -> RetrievalResult:
+    """nDCG@10/Recall@100 of FDE -> MaxSim rerank at the default candidates, and its recall of exact MaxSim's top 10."""
+    query_ids = list(data.queries)
+    texts = [data.queries[qid] for qid in query_ids]
+    with build_multivector_collection(data, path, encoder, kind, show_progress=show_progress) as collection:
+        candidates = collection.multivector.candidates
+        found = collection.search_batch(texts, max(RUN_DEPTH, candidates))
+        exact = collection.search_batch(texts, RUN_DEPTH, exact=True)
+    pool = [{h.id for h in hits[:candidates]} for hits in found]
+    fde_recall = float(
+        np.mean([len({h.id for h in e[:10]} & p) / max(1, min(10, len(e))) for e, p in zip(exact, pool, strict=False)])
+    )
+    metrics = score_run(data.qrels, trec_run(found, query_ids, RUN_DEPTH))
+    exact_metrics = score_run(data.qrels, trec_run(exact, query_ids, RUN_DEPTH))
+    result = RetrievalResult(data.name, "multivector", len(query_ids), len(data.corpus), metrics)
+    result.multivector = {
+        "kind": kind,
+        "ndcg@10": metrics["ndcg@10"],
+        "recall@100": metrics["recall@100"],
+        "fde_recall@10": fde_recall,
+        "candidates": candidates,
+        "exact_ndcg@10": exact_metrics["ndcg@10"],
+        "exact_recall@100": exact_metrics["recall@100"],
+    }
+    result.extra = {"model": encoder.model_id, "collection": str(path), "exact": False}
+    return result
 
 
 def trec_run(results: list[list], query_ids: list[str], depth: int) -> dict[str, dict[str, float]]:
@@ -125,16 +174,28 @@ def evaluate_retrieval(
     split: str = "test",
     cache_dir: str | Path | None = None,
     show_progress: bool | None = None,
+    multivector: str = "tokens",
 ) -> list[RetrievalResult]:
-    """Evaluate each search mode on a BEIR dataset; dense mode also reports HNSW recall@10 vs exact."""
+    """Evaluate each search mode on a BEIR dataset; dense mode also reports HNSW recall@10 vs exact.
+
+    Mode "multivector" builds a multi-vector collection of the corpus (`multivector`: "tokens" or "chunks") and
+    reports FDE -> MaxSim search (see `evaluate_multivector`).
+    """
     for mode in modes:
-        one_of(mode, MODES, "mode")
+        one_of(mode, EVAL_MODES, "mode")
+    one_of(multivector, ("tokens", "chunks"), "multivector kind")
     data = read_beir(directory, split)
     encoder = model if isinstance(model, Encoder) else Encoder(model)
     path = collection_for(data, Path(cache_dir) if cache_dir else default_cache_dir(), encoder)
     query_ids = list(data.queries)
     texts = [data.queries[qid] for qid in query_ids]
     results = []
+    if "multivector" in modes:
+        mv_path = path.with_name(f"{path.name}-multivector-{multivector}")
+        results.append(evaluate_multivector(data, mv_path, encoder, multivector, show_progress=show_progress))
+        modes = tuple(m for m in modes if m != "multivector")
+        if not modes:
+            return results
     with build_collection(data, path, encoder, show_progress=show_progress) as collection:
         query_vectors = encoder.encode_queries(texts, show_progress=False)
         for mode in modes:

@@ -115,6 +115,7 @@ class Hit(BaseModel):
     id: str
     score: float
     relevance: float | None = Field(None, description="Calibrated relevance (0..1), with min_relevance.")
+    highlight: tuple[int, int] | None = Field(None, description="Chunked collections: the best chunk's span.")
     text: str | None
     metadata: dict[str, Any]
 

@@ -23,9 +23,12 @@ from simvec.errors import CollectionError
 from simvec.store import adapter as adapters
 from simvec.store import calibration as _calibration
 from simvec.store import dedup, schema, validate
+from simvec.store import multivector as vector_set_rows
 from simvec.store.collection_tasks import CollectionTasks
 from simvec.store.derived import DerivedIndexes, IndexParams, footprint
 from simvec.store.filters import compile_filter, indexed_field_names
+from simvec.store.multivector import MultivectorSpec
+from simvec.store.multivector_index import MultivectorFiles
 from simvec.store.protocol import StoredRow
 from simvec.store.results import AddResult, Document, Hit, SearchOptions
 from simvec.store.search import explain_plan, rank_queries
@@ -63,6 +66,9 @@ class Collection(CollectionTasks):
         self._index_choice = index or str(self.settings["index"])
         params = IndexParams.parse(self.settings.get("index_params"))
         self.derived = DerivedIndexes(path, store, self.dimension, self.metric, params)
+        stored = self.settings.get("multivector")
+        self.multivector = MultivectorSpec(**stored) if stored else None
+        self.vector_sets = MultivectorFiles(path, store, self.dimension, self.multivector) if stored else None
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -79,6 +85,8 @@ class Collection(CollectionTasks):
         rescore_multiplier: int | None = None,
         index_params: IndexParams | dict | None = None,
         indexed_fields: Sequence[str] | None = None,
+        multivector: str | dict | None = None,
+        chunking: dict | None = None,
     ) -> Collection:
         """Create an empty collection directory at `path` for `model` (default: the bundled model).
 
@@ -90,6 +98,10 @@ class Collection(CollectionTasks):
         `index_params`: see `IndexParams` (HNSW M/efConstruction, the auto-HNSW size, the exact-filter size).
         `indexed_fields`: the metadata fields filters look up in an index (None: every field seen in data, at
         ~35 bytes per field per document); a filter on any other field still works, by scanning every document.
+        `multivector`: "tokens" (each document as its token vectors) or "chunks" (as its chunk vectors; `chunking`
+        alone implies it: {"max_tokens": 256, "overlap": 32, "by": "tokens"|"sentences"}), or a dict with `kind`,
+        `chunking`, `fde` (FDEConfig fields), `candidates`, `storage` ("float16"/"int8"). Dense search then finds
+        `candidates` documents by their MUVERA FDEs and reranks them by exact MaxSim (see simvec.store.multivector).
         """
         if index not in INDEX_CHOICES:
             raise CollectionError(f"unknown index {index!r}; valid: {', '.join(INDEX_CHOICES)}")
@@ -104,6 +116,11 @@ class Collection(CollectionTasks):
         spec = validate.compression_spec(compression, card.dimension, index, rescore, rescore_multiplier)
         params = IndexParams.parse(index_params)
         fields = indexed_field_names(indexed_fields)
+        sets = MultivectorSpec.parse(multivector, chunking, card.dimension, card.max_seq_length)
+        if sets is not None and metric != "cosine":
+            raise CollectionError(
+                f"a multivector collection scores unit vectors by MaxSim: metric must be cosine, got {metric!r}"
+            )
         path.mkdir(parents=True, exist_ok=True)
         settings = {
             "encoder": validate.model_identity(card),
@@ -114,7 +131,13 @@ class Collection(CollectionTasks):
             "index_params": params.as_dict(),
             "indexed_fields": fields,
         }
-        return cls(path, SQLiteStore.create(path / DB_NAME, settings), model, None)
+        if sets is not None:
+            settings["multivector"] = sets.as_dict()
+        store = SQLiteStore.create(path / DB_NAME, settings)
+        if sets is not None:
+            with store.write():
+                vector_set_rows.install(store.conn)
+        return cls(path, store, model, None)
 
     @classmethod
     def open(
@@ -223,8 +246,16 @@ class Collection(CollectionTasks):
             **footprint(self.path, count, self.dimension),
             "indexed_fields": self.settings.get("indexed_fields"),  # None: every metadata field
             **self.derived.describe(count, self.compression),
+            "multivector": self._describe_sets(),
             "calibration": calibration.summary() if (calibration := self.calibration) else None,
         }
+
+    def _describe_sets(self) -> dict[str, object] | None:
+        if self.vector_sets is None:
+            return None
+        with self.store.read():
+            self.vector_sets.current()
+        return self.vector_sets.describe()
 
     def set_compression(
         self,
@@ -289,6 +320,10 @@ class Collection(CollectionTasks):
         id_list = validate.check_ids(ids, n)
         meta_json = validate.encode_metadata(metadata, id_list)
         matrix = None if vectors is None else self.check_vectors(vectors, "vectors")
+        if self.multivector is not None and (vectors is not None or any(t is None for t in text_list)):
+            raise CollectionError(
+                f"collection {self.path} keeps each document as {self.multivector.kind} vectors: add texts, not vectors"
+            )
         result = AddResult(ids=id_list)
         for start in range(0, n, batch_size):
             batch = slice(start, min(start + batch_size, n))
@@ -323,12 +358,17 @@ class Collection(CollectionTasks):
         with self.store.write():
             existing = self.store.stored(ids)
             fresh, meta_only = validate.plan_upsert(ids, hashes, meta_json, existing)
-            if vectors is None and fresh:
+            sets = None
+            if self.multivector is not None and fresh:
+                embedded, sets = self._embed_sets([texts[i] for i in fresh], [ids[i] for i in fresh])
+            elif vectors is None and fresh:
                 embedded = self._embed_documents([texts[i] for i in fresh], show_progress)
             else:
                 embedded = vectors[fresh] if fresh else None
             rows = [StoredRow(ids[i], texts[i], meta_json[i], hashes[i], embedded[j]) for j, i in enumerate(fresh)]
             self.store.upsert(rows, replaced=[ids[i] for i in fresh if ids[i] in existing])
+            if sets is not None:
+                vector_set_rows.write_sets(self.store.conn, [ids[i] for i in fresh], sets, self.multivector.storage)
             self.store.set_metadata([(ids[i], meta_json[i]) for i in meta_only])
         replaced = sum(1 for i in fresh if ids[i] in existing)
         result.added += len(fresh) - replaced
@@ -338,6 +378,14 @@ class Collection(CollectionTasks):
     def _embed_documents(self, texts: list[str], show_progress: bool | None) -> np.ndarray:
         vectors = self.encoder.encode_documents(texts, normalize=self.metric == "cosine", show_progress=show_progress)
         return self.check_vectors(vectors, "embeddings")
+
+    def _embed_sets(self, texts: list[str], ids: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """Each document's single vector (chunks: its first chunk's) and its vector set with chunk spans."""
+        for doc_id, text in zip(ids, texts, strict=True):
+            if not text.strip():
+                raise CollectionError(f"document {doc_id!r} has no tokens (empty text): it has no vectors to keep")
+        single, sets = vector_set_rows.encode_sets(self.multivector, self.encoder, texts)
+        return self.check_vectors(single, "embeddings"), sets
 
     def delete(self, ids: str | Sequence[str]) -> int:
         """Delete documents by id (unknown ids are ignored); returns how many were deleted."""
@@ -395,11 +443,14 @@ class Collection(CollectionTasks):
         Options are those of `search_batch`: filter, mode ("dense", "keyword", "hybrid"), weights,
         exact, ef_search, nprobe, min_relevance, explain.
         """
-        if not isinstance(query, str) and np.ndim(query) != 1:
+        if isinstance(query, str) or (self.multivector is not None and np.ndim(query) == 2):  # a text or a vector set
+            found = self.search_batch([query], k, **options)
+        elif np.ndim(query) == 1:
+            found = self.search_batch(np.asarray([query]), k, **options)
+        else:
             raise CollectionError(
                 f"query must be a text or one vector of shape ({self.dimension},), got shape {np.shape(query)}"
             )
-        found = self.search_batch([query] if isinstance(query, str) else np.asarray([query]), k, **options)
         return (found[0][0], found[1]) if options.get("explain") else found[0]
 
     def search_batch(
@@ -416,6 +467,7 @@ class Collection(CollectionTasks):
         min_relevance: float | None = None,
         adapter: QueryAdapter | str | None = adapters.STORED,
         explain: bool = False,
+        candidates: int | None = None,
     ) -> list[list[Hit]] | tuple[list[list[Hit]], dict]:
         """The k best documents for each query (texts, or an (n, dimension) matrix): one hit list per query.
 
@@ -431,6 +483,10 @@ class Collection(CollectionTasks):
         query vectors (texts or vectors) for dense and hybrid search.
 
         `explain=True` returns (hits, plan): how the search ran (see simvec.store.plan) and what it cost.
+
+        Multi-vector collections: dense search scores documents by MaxSim over their stored sets; queries are texts,
+        or vector sets ((n, dimension) arrays; for chunks a single vector is the usual query). `candidates` (default:
+        the collection's) FDE candidates are reranked per query; `exact=True` reranks every document.
         """
         k = check_positive_int(k, "k", MAX_K)
         if mode not in MODES:
@@ -442,6 +498,20 @@ class Collection(CollectionTasks):
         self.derived.last_plan = None
         if not isinstance(queries, str) and len(queries) == 0:
             return []
+        if self.multivector is not None and mode == "dense":
+            if min_relevance is not None:
+                raise CollectionError("min_relevance is not available on multivector collections")
+            if candidates is not None:
+                candidates = check_positive_int(candidates, "candidates", MAX_QUERIES)
+            sets = self._query_sets(queries)
+            hits = self.vector_sets.rank(sets, k, filter, candidates, exact)
+            plan = {
+                "mode": "dense",
+                "multivector": "exact MaxSim over every matching document"
+                if exact
+                else "MUVERA FDE candidates, reranked by exact MaxSim",
+            }
+            return (hits, plan) if explain else hits
         texts, qvecs = self._queries(queries, mode)
         if qvecs is not None:
             qvecs = adapters.apply(self, qvecs, adapter)
@@ -464,6 +534,18 @@ class Collection(CollectionTasks):
         if min_relevance is not None:
             hits = _calibration.filter_hits(calibration, hits, qvecs, texts, min_relevance, self.count())
         return (hits, explain_plan(mode, self.derived.last_plan)) if explain else hits
+
+    def _query_sets(self, queries: Sequence[str] | Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+        if isinstance(queries, str):
+            raise CollectionError("search_batch takes a list of queries; use search() for one query")
+        check_positive_int(len(queries), "number of queries", MAX_QUERIES)
+        if all(isinstance(q, str) for q in queries):
+            texts = validate.check_texts(queries, len(queries))
+            return vector_set_rows.query_sets(self.multivector, self.encoder, texts)
+        owner = f"collection {self.path} (model {self.model_id}, dimension {self.dimension})"
+        return [
+            vector_set_rows.check_query_set(q, self.dimension, f"query {i} for {owner}") for i, q in enumerate(queries)
+        ]
 
     def _queries(self, queries: Sequence[str] | np.ndarray, mode: str) -> tuple[list[str] | None, np.ndarray | None]:
         if isinstance(queries, str):

@@ -22,20 +22,23 @@ class SearchOptions(TypedDict, total=False):
     nprobe: int | None
     min_relevance: float | None
     explain: bool
+    candidates: int | None
 
     adapter: object  # "stored", None or a simvec.tasks.adapt.QueryAdapter
 
 
 @dataclass
 class Hit:
-    """One search result: id, score (similarity, or distance for euclidean), text, metadata, and `relevance` (the
-    calibrated relevance in [0, 1], set by a `min_relevance` search)."""
+    """One search result: id, score (similarity, or distance for euclidean; MaxSim for multi-vector collections),
+    text, metadata, `relevance` (the calibrated relevance in [0, 1], set by a `min_relevance` search) and
+    `highlight` (chunked collections: the (start, end) character span of the document's best chunk)."""
 
     id: str
     score: float
     text: str | None
     metadata: dict = field(default_factory=dict)
     relevance: float | None = None
+    highlight: tuple[int, int] | None = None
 
 
 @dataclass

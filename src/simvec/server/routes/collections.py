@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from simvec.errors import LimitExceeded
 from simvec.server import schemas
 from simvec.server.state import ServerState, error, get_state
+from simvec.store import Collection
 
 router = APIRouter()
 
@@ -89,6 +90,10 @@ async def get_document(name: str, doc_id: str, state: ServerState = Depends(get_
     return {"id": doc.id, "text": doc.text, "metadata": doc.metadata}
 
 
+def _multivector(collection: Collection) -> bool:
+    return collection.multivector is not None
+
+
 @router.post("/v1/collections/{name}/search", response_model=schemas.SearchResponse)
 async def search(name: str, body: schemas.SearchRequest, state: ServerState = Depends(get_state)):
     """Dense, keyword or hybrid search with an optional metadata pre-filter."""
@@ -98,7 +103,8 @@ async def search(name: str, body: schemas.SearchRequest, state: ServerState = De
         state.check_texts([query], "query")
         # Embed through the batcher, merged with concurrent requests; a calibrated search keeps the text, whose
         # length picks the noise calibration's band.
-        if body.mode == "dense" and body.min_relevance is None:
+        # A multi-vector collection embeds the text itself (token vectors), so it gets the text.
+        if body.mode == "dense" and body.min_relevance is None and not await state.registry.run(name, _multivector):
             query = (await state.batcher.embed([query], kind="query"))[0][0]
     else:
         query = np.asarray(query, dtype=np.float32)
@@ -116,7 +122,14 @@ async def search(name: str, body: schemas.SearchRequest, state: ServerState = De
     )
     return {
         "hits": [
-            {"id": h.id, "score": h.score, "relevance": h.relevance, "text": h.text, "metadata": h.metadata}
+            {
+                "id": h.id,
+                "score": h.score,
+                "relevance": h.relevance,
+                "highlight": h.highlight,
+                "text": h.text,
+                "metadata": h.metadata,
+            }
             for h in hits
         ]
     }
