@@ -122,12 +122,7 @@ class TokenBackend:
             order = np.argsort(-lengths, kind="stable")
             for batch_start in range(0, len(order), batch_size):
                 rows = order[batch_start : batch_start + batch_size]
-                width = int(lengths[rows].max())
-                input_ids = np.zeros((len(rows), width), dtype=np.int64)
-                attention_mask = np.zeros((len(rows), width), dtype=np.int64)
-                for j, i in enumerate(rows):
-                    input_ids[j, : lengths[i]] = encodings[i].ids
-                    attention_mask[j, : lengths[i]] = 1
+                input_ids, attention_mask = padded_batch(encodings, lengths, rows)
                 hidden = self.forward(input_ids, attention_mask)
                 out[chunk_start + rows] = pool(hidden, attention_mask, self.card.pooling)
                 if on_batch is not None:
@@ -152,15 +147,21 @@ class TokenBackend:
         order = np.argsort(-lengths, kind="stable")
         for batch_start in range(0, len(order), batch_size):
             rows = order[batch_start : batch_start + batch_size]
-            width = int(lengths[rows].max())
-            input_ids = np.zeros((len(rows), width), dtype=np.int64)
-            attention_mask = np.zeros((len(rows), width), dtype=np.int64)
-            for j, i in enumerate(rows):
-                input_ids[j, : lengths[i]] = encodings[i].ids
-                attention_mask[j, : lengths[i]] = 1
+            input_ids, attention_mask = padded_batch(encodings, lengths, rows)
             hidden = self.forward(input_ids, attention_mask)
             for j, i in enumerate(rows):  # the attention mask: padding positions are dropped
                 states[i] = np.ascontiguousarray(hidden[j, : lengths[i]], dtype=np.float32)
                 specials[i] = np.asarray(encodings[i].special_tokens_mask, dtype=bool)
         stats.seconds = time.perf_counter() - started
         return states, specials, stats
+
+
+def padded_batch(encodings: Sequence, lengths: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(input_ids, attention_mask) of the encodings at `rows`, zero-padded to the longest of them."""
+    width = int(lengths[rows].max())
+    input_ids = np.zeros((len(rows), width), dtype=np.int64)
+    attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+    for j, i in enumerate(rows):
+        input_ids[j, : lengths[i]] = encodings[i].ids
+        attention_mask[j, : lengths[i]] = 1
+    return input_ids, attention_mask

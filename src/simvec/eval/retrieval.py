@@ -63,8 +63,16 @@ def collection_for(data: BeirData, cache_dir: Path, encoder: Encoder) -> Path:
     return cache_dir / "beir" / f"{data.name}-{digest}"
 
 
-def build_collection(data: BeirData, path: Path, encoder: Encoder, *, show_progress: bool | None = None) -> Collection:
-    """Open (or create) the corpus collection at `path` and make sure it holds every document, embedded."""
+def build_collection(
+    data: BeirData,
+    path: Path,
+    encoder: Encoder,
+    *,
+    show_progress: bool | None = None,
+    multivector: str | None = None,
+    batch_size: int = 2000,
+) -> Collection:
+    """Open (or create) the corpus collection at `path` (multi-vector: "tokens" or "chunks") holding every document."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # One builder at a time: a second evaluation of the same dataset waits here, then finds every document stored.
     with open(path.parent / f"{path.name}.lock", "a") as lock:
@@ -72,24 +80,10 @@ def build_collection(data: BeirData, path: Path, encoder: Encoder, *, show_progr
         collection = (
             Collection.open(path, model=encoder)
             if (path / "collection.db").exists()
-            else Collection.create(path, model=encoder, index="flat")
+            else Collection.create(path, model=encoder, index="flat", multivector=multivector)
         )
         ids = list(data.corpus)
-        collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=2000, show_progress=show_progress)
-    return collection
-
-
-def build_multivector_collection(
-    data: BeirData, path: Path, encoder: Encoder, kind: str, *, show_progress: bool | None = None
-) -> Collection:
-    """Open (or create) the multi-vector corpus collection (`kind` "tokens" or "chunks") at `path`, filled."""
-    collection = (
-        Collection.open(path, model=encoder)
-        if (path / "collection.db").exists()
-        else Collection.create(path, model=encoder, index="flat", multivector=kind)
-    )
-    ids = list(data.corpus)
-    collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=500, show_progress=show_progress)
+        collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=batch_size, show_progress=show_progress)
     return collection
 
 
@@ -99,7 +93,9 @@ def evaluate_multivector(
     """nDCG@10/Recall@100 of FDE -> MaxSim rerank at the default candidates, and its recall of exact MaxSim's top 10."""
     query_ids = list(data.queries)
     texts = [data.queries[qid] for qid in query_ids]
-    with build_multivector_collection(data, path, encoder, kind, show_progress=show_progress) as collection:
+    with build_collection(
+        data, path, encoder, show_progress=show_progress, multivector=kind, batch_size=500
+    ) as collection:
         candidates = collection.multivector.candidates
         found = collection.search_batch(texts, max(RUN_DEPTH, candidates))
         exact = collection.search_batch(texts, RUN_DEPTH, exact=True)
