@@ -252,3 +252,7 @@ def test_the_filter_cache_is_bounded_in_entries_and_labels():
     cache.put({"big": 1}, 1, np.arange(95))  # 95 + the newest 10 > 100 labels: only the big one stays
     assert cache.get({"big": 1}, 1) is not None and cache.get({"f": 4}, 1) is None
     assert cache.get({"f": 1.0}, 1) is None and FilterCache.key({"f": 1}) != FilterCache.key({"f": True})
+
+
+def test_explain_on_no_queries_still_returns_hits_and_plan(collection):
+    assert collection.search_batch([], K, explain=True) == ([], {"mode": "dense"})

@@ -497,7 +497,7 @@ class Collection(CollectionTasks):
         compile_filter(filter)  # a bad filter fails before anything is embedded
         self.derived.last_plan = None
         if not isinstance(queries, str) and len(queries) == 0:
-            return []
+            return ([], explain_plan(mode, None)) if explain else []
         if self.multivector is not None and mode == "dense":
             if min_relevance is not None:
                 raise CollectionError("min_relevance is not available on multivector collections")
