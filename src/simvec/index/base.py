@@ -3,13 +3,16 @@
 An index holds (label, vector) pairs under int64 labels chosen by the caller (the store's row sequence, never
 reused), added in increasing order. It never deletes: callers pass `exclude=` (dead labels) or `allow=` (a
 pre-filter) to `search` and rebuild when too many labels are dead. Every index is stamped with the store
-generation it reflects (`IndexStamp`) and saved atomically behind a magic header.
+generation it reflects (`IndexStamp`) and saved atomically behind a magic header that also carries the identity
+of the database it was derived from (`origin`) and a CRC-32 of every byte after the header (`sealed_header`), so a
+file from another database, or one with flipped or missing bytes, is refused on load and rebuilt by the caller.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol, Self
@@ -29,6 +32,7 @@ class IndexStamp:
     built_generation: int = 0
     max_label: int = 0
     trained_size: int = 0  # IVF and trained codecs: how many vectors they were fitted on
+    origin: str = ""  # the identity (UUID) of the collection database the index was derived from
 
 
 class Index(Protocol):
@@ -106,6 +110,36 @@ def read_header(handle: IO[bytes], magic: bytes) -> dict | None:
         return None
     (size,) = struct.unpack("<I", handle.read(4))
     return json.loads(handle.read(size))
+
+
+_CHECK_CHUNK = 1 << 24
+
+
+def sealed_header(magic: bytes, stamp: dict, parts: list) -> bytes:
+    """A header for a file whose body is `parts` (bytes-like), carrying the body's CRC-32 as `checksum`."""
+    checksum = 0
+    for part in parts:
+        checksum = zlib.crc32(part, checksum)
+    return header_bytes(magic, {**stamp, "checksum": f"{checksum:08x}"})  # fixed width: the header's length is known
+
+
+def read_sealed(handle: IO[bytes], magic: bytes) -> dict | None:
+    """The stamp of a sealed file (without its checksum), or None unless the rest of the file matches its CRC-32.
+
+    Reads the body once (in chunks) and leaves `handle` just after the header. CRC-32 is the check because derived
+    files guard against accidents (torn writes, flipped bits, a file copied from another collection), not attackers,
+    and zlib's CRC-32 runs at disk speed.
+    """
+    stamp = read_header(handle, magic)
+    if stamp is None or not isinstance(stamp, dict) or "checksum" not in stamp:
+        return None
+    start = handle.tell()
+    checksum = 0
+    while chunk := handle.read(_CHECK_CHUNK):
+        checksum = zlib.crc32(chunk, checksum)
+    handle.seek(start)
+    expected = stamp.pop("checksum")
+    return stamp if f"{checksum:08x}" == expected else None
 
 
 def finish_scores(scores: np.ndarray, labels: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:

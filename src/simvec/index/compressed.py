@@ -27,10 +27,10 @@ from simvec.index.base import (
     IndexStamp,
     check_new_labels,
     finish_scores,
-    header_bytes,
     label_selector,
     labels_at,
-    read_header,
+    read_sealed,
+    sealed_header,
 )
 from simvec.vectors.codecs import ScalarCodec
 from simvec.vectors.compression_spec import CompressionSpec
@@ -153,19 +153,16 @@ class CodeIndex:
             "labels": len(self._labels),
             "index_bytes": len(index_bytes),
         }
-        atomic_write(
-            Path(path),
-            lambda handle: handle.writelines(
-                [header_bytes(_CODES_MAGIC, stamp), state, self._labels.astype("<i8").tobytes(), index_bytes]
-            ),
-        )
+        parts = [state, self._labels.astype("<i8").tobytes(), index_bytes]
+        head = sealed_header(_CODES_MAGIC, stamp, parts)
+        atomic_write(Path(path), lambda handle: handle.writelines([head, *parts]))
 
     @classmethod
     def load(cls, path: str | Path) -> CodeIndex | None:
         """The index saved at `path`, or None when missing or unreadable (the caller rebuilds it)."""
         try:
             with Path(path).open("rb") as handle:
-                stamp = read_header(handle, _CODES_MAGIC)
+                stamp = read_sealed(handle, _CODES_MAGIC)
                 if stamp is None:
                     return None
                 sizes = stamp.pop("state_bytes"), stamp.pop("labels"), stamp.pop("index_bytes")
@@ -193,6 +190,7 @@ class RescoreStamp:
     count: int
     max_label: int
     state_bytes: int = 0
+    origin: str = ""  # the identity (UUID) of the collection database the file was derived from
 
 
 class RescoreStore:
@@ -220,7 +218,14 @@ class RescoreStore:
 
     @classmethod
     def write(
-        cls, path: str | Path, precision: str, labels: np.ndarray, vectors: np.ndarray, *, generation: int
+        cls,
+        path: str | Path,
+        precision: str,
+        labels: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        generation: int,
+        origin: str = "",
     ) -> RescoreStore:
         """Encode `vectors` at `precision`, write them atomically to `path`, and return the memory-mapped store."""
         if precision not in cls.PRECISIONS:
@@ -232,13 +237,30 @@ class RescoreStore:
         state = faiss.vector_to_array(codec.sq.trained).astype("<f4").tobytes() if codec else b""
         rows = codec.encode(vectors) if codec else vectors.astype("<f4")
         stamp = RescoreStamp(
-            precision, dimension, generation, len(labels), int(labels.max()) if len(labels) else 0, len(state)
+            precision, dimension, generation, len(labels), int(labels.max()) if len(labels) else 0, len(state), origin
         )
-        head = header_bytes(_RESCORE_MAGIC, asdict(stamp))
-        prefix = len(head) + len(state) + labels.nbytes
+        # The header's length must be known before the padding that aligns the rows, and the checksum covers the
+        # padding: the checksum field is fixed-width (8 hex digits), so the header length does not depend on its value.
+        width = len(sealed_header(_RESCORE_MAGIC, asdict(stamp), [b"x"]))
+        prefix = width + len(state) + labels.nbytes
         pad = b"\0" * (_aligned(prefix) - prefix)  # rows start on an aligned offset for the memory map
-        atomic_write(Path(path), lambda handle: handle.writelines([head, state, labels.tobytes(), pad, rows.tobytes()]))
+        parts = [state, labels.tobytes(), pad, rows.tobytes()]
+        head = sealed_header(_RESCORE_MAGIC, asdict(stamp), parts)
+        atomic_write(Path(path), lambda handle: handle.writelines([head, *parts]))
         return cls.load(path)
+
+    @classmethod
+    def in_memory(
+        cls, precision: str, labels: np.ndarray, vectors: np.ndarray, *, generation: int, origin: str = ""
+    ) -> RescoreStore:
+        """The same store held in RAM, for a directory the file cannot be written to."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        codec = cls._codec(precision, vectors.shape[1], vectors) if len(vectors) else None
+        rows = codec.encode(vectors) if codec else vectors
+        top = int(labels.max()) if len(labels) else 0
+        stamp = RescoreStamp(precision, vectors.shape[1], generation, len(labels), top, 0, origin)
+        return cls(stamp, labels, rows, codec)
 
     @classmethod
     def load(cls, path: str | Path) -> RescoreStore | None:
@@ -246,7 +268,7 @@ class RescoreStore:
         path = Path(path)
         try:
             with path.open("rb") as handle:
-                raw = read_header(handle, _RESCORE_MAGIC)
+                raw = read_sealed(handle, _RESCORE_MAGIC)
                 if raw is None:
                     return None
                 stamp = RescoreStamp(**raw)

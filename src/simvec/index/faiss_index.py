@@ -11,7 +11,6 @@ from __future__ import annotations
 import struct
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO
 
 import faiss
 import numpy as np
@@ -22,11 +21,11 @@ from simvec.index.base import (
     IndexStamp,
     check_new_labels,
     finish_scores,
-    header_bytes,
     label_selector,
     labels_at,
     positions_of,
-    read_header,
+    read_sealed,
+    sealed_header,
 )
 
 INDEX_KINDS = ("flat", "hnsw", "ivf")
@@ -208,23 +207,21 @@ class VectorIndex:
 
     def save(self, path: str | Path) -> None:
         """Write to a temporary file, fsync it, and rename it over `path` (readers never see a partial file)."""
-
-        def write(handle: IO[bytes]) -> None:
-            handle.write(header_bytes(_MAGIC, asdict(self.stamp)))
-            faiss.write_index(self.index, faiss.PyCallbackIOWriter(handle.write))
-
-        atomic_write(Path(path), write)
+        body = faiss.serialize_index(self.index)
+        head = sealed_header(_MAGIC, asdict(self.stamp), [body])
+        atomic_write(Path(path), lambda handle: handle.writelines([head, body]))
 
     @classmethod
     def load(cls, path: str | Path) -> VectorIndex | None:
-        """The index saved at `path`, or None when it is missing or unreadable (the caller rebuilds it)."""
+        """The index saved at `path`, or None when it is missing, unreadable or fails its checksum (the caller
+        rebuilds it)."""
         try:
             with Path(path).open("rb") as handle:
-                raw = read_header(handle, _MAGIC)
+                raw = read_sealed(handle, _MAGIC)
                 if raw is None:
                     return None
                 stamp = IndexStamp(**raw)
-                index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
+                index = faiss.deserialize_index(np.frombuffer(handle.read(), dtype=np.uint8))
         except (OSError, ValueError, TypeError, RuntimeError, struct.error):
             return None
         return cls(index, stamp)

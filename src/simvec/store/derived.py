@@ -4,11 +4,24 @@ Both are rebuilt from the store whenever they are missing, unreadable, of anothe
 never a wrong answer: an index a few generations behind is caught up by adding the newer rows and excluding the
 dead labels (deleted or replaced documents, from the store's tombstones); one with too many dead labels, or a
 trained index that the collection has outgrown, is rebuilt. Files are written atomically and stamped with the
-generation they reflect.
+generation they reflect, the identity (UUID) of the database they were derived from, and a CRC-32 of their body
+(`simvec.index.base.sealed_header`).
+
+Verification: the full checksum is checked every time a file is loaded (once per process, or again when the file
+changed on disk: the rescoring file, which stays memory-mapped, is re-checked when its inode, size or mtime change).
+Loading a FAISS index reads the whole file anyway, so the check costs one CRC pass at disk speed; checking on every
+search would cost that per query for nothing a load check misses. A file that fails any check is rebuilt from
+SQLite. Derived files are a cache: when one cannot be written (read-only directory, disk full, a directory in its
+place) the search answers from the rebuilt copy in memory and the failure is logged once.
+
+Interrupted writes leave `.<name>.<pid>.<n>.tmp` files (`simvec.atomic`); those of processes no longer running are
+deleted when the collection is opened, and no temporary file counts in `bytes_on_disk`.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -21,6 +34,8 @@ from simvec.index.faiss_index import HNSW_EF_CONSTRUCTION, HNSW_M
 from simvec.store.plan import FilterCache, Plan, choose, keep_matching, post_filter_depth
 from simvec.store.protocol import Store
 from simvec.vectors.compression_spec import CompressionSpec, disk_bytes_per_vector, ram_bytes_per_vector
+
+log = logging.getLogger("simvec.store")
 
 MAX_CANDIDATES = 100_000  # first-stage candidates per query, whatever k x rescore_multiplier asks for
 REBUILD_DEAD_FRACTION = 0.2  # rebuild the index when this share of its vectors is deleted or replaced
@@ -67,7 +82,7 @@ class IndexParams:
 def footprint(directory: Path, count: int, dimension: int) -> dict[str, object]:
     """Bytes on disk of a collection directory: in total, per document, per file, and as a multiple of the raw
     float32 vectors (what a store needs at least, before text and metadata)."""
-    files = {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file()}
+    files = {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file() and p.suffix != ".tmp"}
     total = sum(files.values())
     raw = count * dimension * 4
     return {
@@ -77,6 +92,40 @@ def footprint(directory: Path, count: int, dimension: int) -> dict[str, object]:
         "disk_over_raw_vectors": round(total / raw, 2) if raw else None,
         "files": files,
     }
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_orphans(directory: Path) -> list[str]:
+    """Delete the temporary files that interrupted atomic writes left (their writer is gone); returns their names."""
+    removed = []
+    for tmp in directory.glob(".*.tmp"):
+        parts = tmp.name.split(".")  # "", name..., pid, counter, "tmp"
+        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+        if pid is not None and pid != os.getpid() and _pid_alive(pid):
+            continue  # another process is writing it right now
+        try:
+            tmp.unlink()
+            removed.append(tmp.name)
+        except OSError:  # a read-only directory: leave it, it is not counted anyway
+            pass
+    return removed
+
+
+def _file_identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 class DerivedIndexes:
@@ -91,6 +140,9 @@ class DerivedIndexes:
         self._dead = np.empty(0, dtype=np.int64)  # labels in the index whose documents are gone
         self.filters = FilterCache()
         self.last_plan: Plan | None = None  # the plan of the last dense search (for explain)
+        self._rescore_file: tuple[int, int, int] | None = None  # the rescoring file as verified (inode, size, mtime)
+        self._unwritable: set[Path] = set()  # derived paths a write failed for (logged once)
+        clean_orphans(directory)
 
     # ---- where and what --------------------------------------------------------------------------
 
@@ -126,7 +178,10 @@ class DerivedIndexes:
     def reset(self) -> None:
         """Forget the loaded files and delete the compression-specific ones (after a compression change)."""
         for stale in [*self.directory.glob("index-codes.faiss"), *self.directory.glob("rescore-*.vec")]:
-            stale.unlink(missing_ok=True)
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError:  # a directory in its place, a read-only directory: it fails its checks when loaded
+                pass
         self.index, self.rescore, self.dirty, self._dead = None, None, False, np.empty(0, dtype=np.int64)
 
     def fit_codes(self, spec: CompressionSpec) -> tuple[CodeIndex | None, int]:
@@ -144,6 +199,7 @@ class DerivedIndexes:
     def install(self, index: Index, generation: int) -> None:
         """Use an index built outside (codes fitted before a compression change), as current at `generation`."""
         index.stamp.generation = index.stamp.built_generation = generation
+        index.stamp.origin = self.store.identity
         self.index, self.dirty, self._dead = index, True, np.empty(0, dtype=np.int64)
 
     # ---- keeping current (call inside a read transaction) -----------------------------------------
@@ -154,12 +210,15 @@ class DerivedIndexes:
         index = self.index
         if index is None or index.kind != kind:
             index = (CodeIndex if spec is not None else VectorIndex).load(self.index_path(kind))
-            if index is not None and (index.stamp.kind, index.stamp.metric, index.stamp.dimension) != (
-                kind,
-                self.metric,
-                self.dimension,
-            ):
-                index = None
+            if index is not None and (
+                index.stamp.kind,
+                index.stamp.metric,
+                index.stamp.dimension,
+                index.stamp.origin,
+            ) != (kind, self.metric, self.dimension, self.store.identity):
+                index = None  # another kind, or derived from another database (a re-created collection)
+            elif index is not None and index.stamp.max_label > self.store.max_label():
+                index = None  # holds labels this database never had
         if index is not None and index.stamp.generation == generation:
             if index is not self.index:  # just loaded from disk
                 self.index, self._dead = index, self._dead_labels(index)
@@ -195,6 +254,7 @@ class DerivedIndexes:
                 ef_construction=self.params.hnsw_ef_construction,
             )
         index.stamp.max_label = self.store.max_label()
+        index.stamp.origin = self.store.identity
         return index
 
     def _dead_labels(self, index: Index) -> np.ndarray:
@@ -210,24 +270,47 @@ class DerivedIndexes:
         if path is None:
             return None
         generation = self.store.generation()
-        store = self.rescore if self.rescore is not None and self.rescore.path == path else RescoreStore.load(path)
+        store = self.rescore if self.rescore is not None and self.rescore.path == path else None
+        if store is not None and store.path is not None and _file_identity(path) != self._rescore_file:
+            store = None  # changed on disk since it was verified: verify it again
+        if store is None:
+            self._rescore_file = _file_identity(path)
+            store = RescoreStore.load(path)
         if (
             store is not None
-            and (store.stamp.precision, store.stamp.dimension) == (spec.rescore, self.dimension)
+            and (store.stamp.precision, store.stamp.dimension, store.stamp.origin)
+            == (spec.rescore, self.dimension, self.store.identity)
             and store.stamp.generation <= generation
+            and store.stamp.max_label <= self.store.max_label()
         ):
             newer = self.store.count_after(store.stamp.max_label)
             if not newer or (not rewrite and newer <= REWRITE_RESCORE_FRACTION * max(store.stamp.count, 1)):
                 self.rescore = store
                 return store
         labels, matrix = self.store.vectors()
-        self.rescore = RescoreStore.write(path, spec.rescore, labels, matrix, generation=generation)
+        origin = self.store.identity
+        try:
+            self.rescore = RescoreStore.write(path, spec.rescore, labels, matrix, generation=generation, origin=origin)
+            self._rescore_file = _file_identity(path)
+        except OSError as exc:
+            self._cannot_write(path, exc)
+            self.rescore = RescoreStore.in_memory(spec.rescore, labels, matrix, generation=generation, origin=origin)
         return self.rescore
 
+    def _cannot_write(self, path: Path, exc: OSError) -> None:
+        if path not in self._unwritable:
+            self._unwritable.add(path)
+            log.warning("collection %s: cannot write %s (%s); answering from memory", self.directory.name, path.name,
+                        exc.strerror or exc)  # fmt: skip
+
     def save(self) -> None:
-        """Write the in-memory index to its file if it changed."""
+        """Write the in-memory index to its file if it changed (a failure is logged: the file is only a cache)."""
         if self.index is not None and self.dirty:
-            self.index.save(self.index_path(self.index.kind))
+            path = self.index_path(self.index.kind)
+            try:
+                self.index.save(path)
+            except OSError as exc:
+                self._cannot_write(path, exc)
             self.dirty = False
 
     def save_if_rebuilt(self) -> None:

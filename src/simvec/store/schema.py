@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,8 +129,13 @@ def initialise(conn: sqlite3.Connection, settings: dict[str, object]) -> None:
         conn.executemany(
             "INSERT INTO settings(key, value) VALUES (?, ?)",
             [("generation", 0), ("count", 0), ("format_version", FORMAT_VERSION)]
-            + [(key, json.dumps(value)) for key, value in settings.items()],
+            + [(key, json.dumps(value)) for key, value in {"uuid": new_identity(), **settings}.items()],
         )
+
+
+def new_identity() -> str:
+    """A fresh collection identity: derived files are stamped with it, so a re-created database never reuses them."""
+    return uuid.uuid4().hex
 
 
 def read_settings(conn: sqlite3.Connection) -> dict[str, object]:

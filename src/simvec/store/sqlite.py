@@ -80,7 +80,18 @@ class SQLiteStore:
         """One write transaction that bumps the generation; rolled back on any error (or a kill)."""
         with schema.transaction(self.conn, "BEGIN IMMEDIATE"):
             self.conn.execute("UPDATE settings SET value = value + 1 WHERE key = 'generation'")
+            if "uuid" not in self.settings:  # a collection created before identities gets one on its next write
+                row = self.conn.execute("SELECT value FROM settings WHERE key = 'uuid'").fetchone()
+                if row is None:
+                    self.set_setting("uuid", schema.new_identity())
+                else:  # another process gave it one already
+                    self.settings["uuid"] = json.loads(row[0])
             yield
+
+    @property
+    def identity(self) -> str:
+        """The collection's UUID, which every derived file carries ("" for an old collection never written since)."""
+        return str(self.settings.get("uuid") or "")
 
     def set_setting(self, key: str, value: object) -> None:
         """Store a JSON setting (call inside `write()`)."""
