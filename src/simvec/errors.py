@@ -4,6 +4,7 @@
     ├── InputError                   bad user input: texts, ids, metadata, vectors, options (HTTP 400)
     │   ├── InputTypeError           ... of the wrong Python type (also a TypeError)
     │   ├── InputFileError           ... in a file: names the file and the line
+    │   ├── InvalidText              ... a text that is not valid Unicode (a lone surrogate) (HTTP 422)
     │   └── FilterError              ... a metadata filter that is malformed or too deep
     ├── ModelError                   a model cannot be found, loaded or used (HTTP 400)
     │   └── ModelLoadError           ... the model path is missing or not a model directory
@@ -45,6 +46,23 @@ class InputFileError(InputError):
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {message}")
         self.path, self.line = str(path), line
+
+
+class InvalidText(InputError):
+    """A text that cannot be encoded as UTF-8 (a lone surrogate, e.g. from a JSON "\\ud800"); names the item."""
+
+    http_status = 422
+
+
+def check_unicode(text: str, where: str) -> None:
+    """Refuse a text with a lone surrogate (no tokenizer, SQLite or JSON encoder accepts it), naming `where`."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidText(
+                f"{where} contains a lone surrogate {text[exc.start]!r} at character {exc.start}: not valid Unicode"
+            ) from None
 
 
 class FilterError(InputError):
@@ -111,10 +129,12 @@ __all__ = [
     "InputError",
     "InputFileError",
     "InputTypeError",
+    "InvalidText",
     "LimitExceeded",
     "MissingDependencyError",
     "ModelError",
     "ModelLoadError",
     "SimvecError",
     "Unavailable",
+    "check_unicode",
 ]

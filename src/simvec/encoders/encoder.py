@@ -15,7 +15,7 @@ from simvec.encoders.base import EncodeStats
 from simvec.encoders.cache import EmbeddingCache, open_cache
 from simvec.encoders.models import ModelCard, resolve_model
 from simvec.encoders.pooling import pool
-from simvec.errors import InputError, InputTypeError, ModelError
+from simvec.errors import InputError, InputTypeError, ModelError, check_unicode
 from simvec.vectors.quantize import check_precision, quantize
 from simvec.vectors.reduce import check_truncate_dim, truncate
 from simvec.vectors.similarity import l2_normalize
@@ -40,6 +40,7 @@ def as_text_list(texts: str | Iterable[str]) -> tuple[list[str], bool]:
             raise InputTypeError(f"texts[{i}] is {type(text).__name__}, expected str")
         if len(text) > MAX_TEXT_CHARS:
             raise InputError(f"texts[{i}] has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+        check_unicode(text, f"texts[{i}]")
     return texts, single
 
 

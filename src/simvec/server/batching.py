@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from simvec.errors import Unavailable
+from simvec.errors import Unavailable, check_unicode
 
 T = TypeVar("T")
 
@@ -114,6 +114,8 @@ class DynamicBatcher:
                 429,
                 retry_after=max(1, wait),
             )
+        for i, text in enumerate(texts):  # routes check first (naming their field); this guards the shared batch
+            check_unicode(text, f"text {i}")
         future = asyncio.get_running_loop().create_future()
         self._pending_texts += len(texts)
         self._queue.put_nowait(_Job(texts, future, kind, self.token_bound(texts)))

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from simvec.encoders import Encoder
-from simvec.errors import LimitExceeded
+from simvec.errors import LimitExceeded, check_unicode
 from simvec.server.batching import DynamicBatcher
 from simvec.server.collections import CollectionRegistry
 from simvec.server.config import ServerConfig
@@ -47,6 +47,8 @@ class ServerState:
                 raise LimitExceeded(
                     f"{what}[{i}] has {len(text)} characters; the limit is {limits.max_chars} (max_chars)"
                 )
+            if isinstance(text, str):  # before the text joins a shared model batch
+                check_unicode(text, f"{what}[{i}]")
 
     def check_k(self, k: int) -> None:
         """Refuse a k over the server's limit."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from simvec.encoders.encoder import as_text_list
 from simvec.encoders.models import ModelCard
-from simvec.errors import CodecError, CollectionError, InputError
+from simvec.errors import CodecError, CollectionError, InputError, check_unicode
 from simvec.vectors.compression_spec import CompressionSpec, parse_compression
 
 MAX_ID_CHARS = 1_024
@@ -64,6 +64,7 @@ def check_ids(ids: Sequence[str] | None, n: int) -> list[str]:
             raise CollectionError(f"ids[{i}] must be a non-empty str, got {doc_id!r}")
         if len(doc_id) > MAX_ID_CHARS:
             raise CollectionError(f"ids[{i}] has {len(doc_id):,} characters; the limit is {MAX_ID_CHARS:,}")
+        check_unicode(doc_id, f"ids[{i}]")
         if doc_id in seen:
             raise CollectionError(f"duplicate id {doc_id!r} in one add (ids[{i}]); ids must be unique")
         seen.add(doc_id)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 from fastapi import APIRouter, Depends
 
-from simvec.errors import LimitExceeded
+from simvec.errors import CollectionNotFound, LimitExceeded, SimvecError
+from simvec.server.collections import describe_failure
 from simvec.server import schemas
 from simvec.server.state import ServerState, error, get_state
 from simvec.store import Collection
@@ -19,9 +22,16 @@ def collection_info(name: str, info: dict) -> dict:
 
 @router.get("/v1/collections")
 async def list_collections(state: ServerState = Depends(get_state)) -> dict:
-    """Names and sizes of the served collections."""
-    names = state.registry.names()
-    return {"collections": [collection_info(n, await state.registry.run(n, lambda c: c.info())) for n in names]}
+    """Names and sizes of the served collections; those that cannot be read are listed under `unreadable`."""
+    listed, unreadable = [], []
+    for name in state.registry.names():
+        try:
+            listed.append(collection_info(name, await state.registry.run(name, lambda c: c.info())))
+        except CollectionNotFound:
+            continue  # deleted while we listed
+        except (SimvecError, OSError, sqlite3.Error) as exc:  # one damaged directory must not hide the others
+            unreadable.append({"name": name, "error": describe_failure(exc)})
+    return {"collections": listed, "unreadable": unreadable}
 
 
 @router.post("/v1/collections", status_code=201, response_model=schemas.CollectionInfo)
