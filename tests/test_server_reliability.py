@@ -142,3 +142,32 @@ def test_lone_surrogates_among_concurrent_good_requests_fail_alone(app):
         assert bad.status_code == 422, bad.text
         message = bad.json()["error"]["message"]
         assert item in message and "surrogate" in message, message
+
+
+def test_keyword_search_does_not_wait_for_an_upsert_being_embedded(app):
+    texts = [f"document {i} about lighthouses, tides and the long coastal road number {i}" for i in range(150)]
+
+    async def scenario(http):
+        await http.post("/v1/collections", json={"name": "c"})
+        await http.post("/v1/collections/c/documents", json={"documents": [{"id": "seed", "text": "lighthouse"}]})
+        finished: list[str] = []
+
+        async def upsert():
+            body = {"documents": [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]}
+            response = await http.post("/v1/collections/c/documents", json=body)
+            finished.append("upsert")
+            return response
+
+        async def keyword():
+            await asyncio.sleep(0.05)  # the upsert is being embedded by now
+            response = await http.post("/v1/collections/c/search", json={"query": "lighthouse", "mode": "keyword"})
+            finished.append("keyword")
+            return response
+
+        responses = await asyncio.gather(upsert(), keyword())
+        return responses, finished
+
+    (upserted, searched), finished = run(app, scenario)
+    assert upserted.status_code == 200 and upserted.json()["added"] == 150
+    assert searched.status_code == 200 and searched.json()["hits"][0]["id"] == "seed"
+    assert finished == ["keyword", "upsert"]

@@ -18,6 +18,7 @@ from simvec.errors import (
     ModelError,
     ModelLoadError,
     SimvecError,
+    StorageError,
     Unavailable,
 )
 from simvec.store import Collection
@@ -57,6 +58,7 @@ __all__ = [
     "ModelError",
     "ModelLoadError",
     "SimvecError",
+    "StorageError",
     "Unavailable",
     "default_encoder",
     "similarity",

@@ -14,8 +14,11 @@
     ├── CodecError                   a compression spec or codec is invalid or unfitted (HTTP 400)
     ├── MissingDependencyError       an optional package is not installed; names the pip package (HTTP 501)
     ├── LimitExceeded                a documented limit (size, count, k) was exceeded (HTTP 413 or 422)
+    ├── StorageError                 a collection's files cannot be written now: disk full (HTTP 507), read-only
+    │                                directory or I/O error (HTTP 503); names the collection and the real cause
     └── Unavailable                  the server cannot take the request now: its queue is full (HTTP 429, with
-                                     Retry-After) or its model worker is down (HTTP 503)
+                                     Retry-After), its model worker is down or a collection's write lock is held
+                                     past the busy timeout (HTTP 503)
 
 A `TypeError` or `KeyError` that is not in this tree is a bug in simvec: the CLI shows its traceback and the server
 answers 500. Classes that replace a built-in error also subclass it (`InputError` is a `ValueError`), so code written
@@ -111,6 +114,14 @@ class LimitExceeded(SimvecError, ValueError):
         self.http_status = status
 
 
+class StorageError(SimvecError):
+    """A collection's storage refused an operation: disk full (507), read-only or I/O error (503)."""
+
+    def __init__(self, message: str, status: int = 503) -> None:
+        super().__init__(message)
+        self.http_status = status
+
+
 class Unavailable(SimvecError):
     """The server cannot take the request now; `retry_after` (seconds) says when to try again, if known."""
 
@@ -135,6 +146,6 @@ __all__ = [
     "ModelError",
     "ModelLoadError",
     "SimvecError",
+    "StorageError",
     "Unavailable",
-    "check_unicode",
 ]

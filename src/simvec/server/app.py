@@ -26,7 +26,7 @@ from simvec.server.routes import classify, cluster, collections, console, dedup,
 from simvec.server.state import ServerState, error
 
 log = logging.getLogger("simvec.server")
-ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 429, 500, 503)}
+ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 429, 500, 503, 507)}
 OPEN_PATHS = ("/healthz",)
 ERROR_KINDS = {
     404: "not_found",
@@ -35,6 +35,7 @@ ERROR_KINDS = {
     429: "rate_limit_exceeded",
     501: "not_implemented",
     503: "service_unavailable",
+    507: "insufficient_storage",
 }
 
 

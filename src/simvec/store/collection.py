@@ -13,6 +13,7 @@ collection's dimension (the model's, 384 for the default model).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Unpack
 
@@ -45,7 +46,22 @@ MAX_QUERIES = 100_000
 MAX_BATCH_SIZE = 10_000
 DEFAULT_BATCH_SIZE = 1_000
 
-__all__ = ["MAX_ID_CHARS", "AddResult", "Collection", "Document", "Hit", "IndexParams"]
+__all__ = ["MAX_ID_CHARS", "AddResult", "Collection", "Document", "Hit", "IndexParams", "PendingAdd"]
+
+
+@dataclass
+class PendingAdd:
+    """One checked batch of an add, planned against the store: the positions whose content is new (`fresh`) and
+    the vectors (and vector sets) embedded for them so far (`ready`, position -> (vector, set or None))."""
+
+    texts: list[str | None]
+    ids: list[str]
+    meta_json: list[str]
+    vectors: np.ndarray | None
+    hashes: list[str]
+    fresh: list[int]
+    unchanged: bool
+    ready: dict[int, tuple[np.ndarray, object]] = field(default_factory=dict)
 
 
 def _model_card(model: str | Path | Encoder | None) -> ModelCard:
@@ -327,53 +343,91 @@ class Collection(CollectionTasks):
         result = AddResult(ids=id_list)
         for start in range(0, n, batch_size):
             batch = slice(start, min(start + batch_size, n))
-            self._add_batch(
-                text_list[batch],
-                id_list[batch],
-                meta_json[batch],
-                None if matrix is None else matrix[batch],
-                result,
-                show_progress,
+            pending = self._plan_batch(
+                text_list[batch], id_list[batch], meta_json[batch], None if matrix is None else matrix[batch]
             )
+            self.embed_pending(pending, show_progress)  # before the write lock: writers and readers never wait
+            self.commit_add(pending, result, show_progress)
         return result
 
-    def check_vectors(self, vectors: np.ndarray | Sequence, name: str = "vectors") -> np.ndarray:
-        """Vectors as a float32 (n, dimension) matrix (unit-length for cosine); errors name the bad row."""
-        owner = f"collection {self.path} (model {self.model_id})"
-        return validate.check_vectors(vectors, self.dimension, self.metric, owner, name)
-
-    def _add_batch(
+    def plan_add(
         self,
-        texts: list[str | None],
-        ids: list[str],
-        meta_json: list[str],
-        vectors: np.ndarray | None,
-        result: AddResult,
-        show_progress: bool | None,
-    ) -> None:
+        texts: Sequence[str | None] | None,
+        *,
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[dict | None] | None = None,
+        vectors: np.ndarray | None = None,
+    ) -> PendingAdd:
+        """Check one batch (<= MAX_BATCH_SIZE documents) and plan its upsert against the store.
+
+        `add` is `plan_add` + `embed_pending` + `commit_add`; the server runs the embedding step on its model
+        thread, so the collection's own thread (and its readers) never waits for the model.
+        """
+        n = validate.input_length(texts, ids, vectors)
+        check_positive_int(n, "number of documents", MAX_BATCH_SIZE)
+        text_list = validate.check_texts(texts, n)
+        id_list = validate.check_ids(ids, n)
+        meta_json = validate.encode_metadata(metadata, id_list)
+        matrix = None if vectors is None else self.check_vectors(vectors, "vectors")
+        if self.multivector is not None and (vectors is not None or any(t is None for t in text_list)):
+            raise CollectionError(
+                f"collection {self.path.name!r} keeps each document as {self.multivector.kind} vectors: "
+                "add texts, not vectors"
+            )
+        return self._plan_batch(text_list, id_list, meta_json, matrix)
+
+    def _plan_batch(
+        self, texts: list[str | None], ids: list[str], meta_json: list[str], vectors: np.ndarray | None
+    ) -> PendingAdd:
         hashes = validate.content_hashes(texts, vectors)
-        if self.store.stored(ids) == dict(zip(ids, zip(hashes, meta_json, strict=True), strict=True)):
+        existing = self.store.stored(ids)
+        fresh, _ = validate.plan_upsert(ids, hashes, meta_json, existing)
+        unchanged = existing == dict(zip(ids, zip(hashes, meta_json, strict=True), strict=True))
+        return PendingAdd(texts, ids, meta_json, vectors, hashes, fresh, unchanged)
+
+    def embed_pending(self, pending: PendingAdd, show_progress: bool | None = False) -> None:
+        """Embed the documents a plan needs (the model only: no database access, any thread)."""
+        self._embed_into(pending, [i for i in pending.fresh if i not in pending.ready], show_progress)
+
+    def _embed_into(self, pending: PendingAdd, wanted: list[int], show_progress: bool | None) -> None:
+        if not wanted:
+            return
+        texts = [pending.texts[i] for i in wanted]
+        sets: list = [None] * len(wanted)
+        if self.multivector is not None:
+            embedded, sets = self._embed_sets(texts, [pending.ids[i] for i in wanted])
+        elif pending.vectors is None:
+            embedded = self._embed_documents(texts, show_progress)
+        else:
+            embedded = pending.vectors[wanted]
+        pending.ready.update((i, (embedded[j], sets[j])) for j, i in enumerate(wanted))
+
+    def commit_add(self, pending: PendingAdd, result: AddResult, show_progress: bool | None = False) -> None:
+        """Write a planned, embedded batch in one transaction (re-planned inside it against other writers)."""
+        ids, texts, meta_json, hashes = pending.ids, pending.texts, pending.meta_json, pending.hashes
+        if pending.unchanged:
             result.unchanged += len(ids)  # nothing to write: no transaction, the generation stays
             return
         with self.store.write():
             existing = self.store.stored(ids)
             fresh, meta_only = validate.plan_upsert(ids, hashes, meta_json, existing)
-            sets = None
-            if self.multivector is not None and fresh:
-                embedded, sets = self._embed_sets([texts[i] for i in fresh], [ids[i] for i in fresh])
-            elif vectors is None and fresh:
-                embedded = self._embed_documents([texts[i] for i in fresh], show_progress)
-            else:
-                embedded = vectors[fresh] if fresh else None
-            rows = [StoredRow(ids[i], texts[i], meta_json[i], hashes[i], embedded[j]) for j, i in enumerate(fresh)]
+            # Another writer changed some of these documents since the plan (rare): embed those now, in the lock.
+            self._embed_into(pending, [i for i in fresh if i not in pending.ready], show_progress)
+            rows = [StoredRow(ids[i], texts[i], meta_json[i], hashes[i], pending.ready[i][0]) for i in fresh]
             self.store.upsert(rows, replaced=[ids[i] for i in fresh if ids[i] in existing])
-            if sets is not None:
+            if self.multivector is not None and fresh:
+                sets = [pending.ready[i][1] for i in fresh]
                 vector_set_rows.write_sets(self.store.conn, [ids[i] for i in fresh], sets, self.multivector.storage)
             self.store.set_metadata([(ids[i], meta_json[i]) for i in meta_only])
         replaced = sum(1 for i in fresh if ids[i] in existing)
         result.added += len(fresh) - replaced
         result.updated += replaced + len(meta_only)
         result.unchanged += len(ids) - len(fresh) - len(meta_only)
+
+    def check_vectors(self, vectors: np.ndarray | Sequence, name: str = "vectors") -> np.ndarray:
+        """Vectors as a float32 (n, dimension) matrix (unit-length for cosine); errors name the bad row."""
+        owner = f"collection {self.path} (model {self.model_id})"
+        return validate.check_vectors(vectors, self.dimension, self.metric, owner, name)
 
     def _embed_documents(self, texts: list[str], show_progress: bool | None) -> np.ndarray:
         vectors = self.encoder.encode_documents(texts, normalize=self.metric == "cosine", show_progress=show_progress)

@@ -21,6 +21,7 @@ blobs (present, never equal to or in range of a filter value). Collections of fo
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -98,10 +99,35 @@ UPDATE settings SET value = 2 WHERE key = 'format_version';
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL journal, full fsync on commit."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    """A connection in autocommit mode (transactions are explicit), WAL journal, full fsync on commit.
+
+    A collection in a directory this process cannot write (read-only mount or permissions) is opened read-only:
+    reading never needs write access. SQLite needs the WAL's `-shm` file to read a WAL database; where it cannot
+    be created it reads the file as immutable, which is right because nobody can write there either.
+    """
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        if not path.is_file() or writable(path):
+            raise
+        conn = _connect_read_only(path)
     conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+def writable(path: Path) -> bool:
+    """Whether this process may write the database file and create files beside it."""
+    return os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        conn.execute("SELECT count(*) FROM settings").fetchone()
+    except sqlite3.OperationalError:
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
     return conn
 
 
@@ -119,7 +145,13 @@ def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE", script
         yield
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK would
+        # raise "no transaction is active" and hide the real cause.
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the error being raised is the one that matters
         raise
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from simvec.errors import CollectionError, SimvecError, StorageError, Unavailable
 from simvec.store import schema
 from simvec.store.filters import Node, parse_filter, to_sql
 from simvec.store.protocol import StoredRow
@@ -37,13 +40,67 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{word}"' for word in re.findall(r"\w+", text))
 
 
+def lock_holders(path: Path) -> list[str]:
+    """"pid N (command)" of the processes holding a lock on the database or its WAL files (Linux /proc/locks)."""
+    inodes = set()
+    for suffix in ("", "-shm", "-wal"):
+        try:
+            inodes.add(Path(f"{path}{suffix}").stat().st_ino)
+        except OSError:
+            pass
+    holders = []
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 5 and fields[5].count(":") == 2 and int(fields[5].rsplit(":", 1)[1]) in inodes:
+            pid = int(fields[4])
+            if pid in (os.getpid(), 0) or f"pid {pid}" in " ".join(holders):
+                continue
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                command = "?"
+            holders.append(f"pid {pid} ({' '.join(command.split())[:80]})")
+    return holders
+
+
+def storage_error(exc: sqlite3.OperationalError, path: Path) -> SimvecError | None:
+    """The one-line error for a lock timeout, full disk, read-only directory or I/O error; None for anything else."""
+    name = path.parent.name
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        holders = lock_holders(path)
+        held = f" (held by {', '.join(holders)})" if holders else " (held by another process writing to it)"
+        return Unavailable(
+            f"collection {name!r} is locked by another writer{held} for more than {schema.BUSY_TIMEOUT_SECONDS} s;"
+            " retry when it finishes",
+            503,
+            retry_after=5,
+        )
+    if "full" in text:
+        return StorageError(f"collection {name!r}: the disk is full ({exc}); nothing of this write was kept", 507)
+    if "readonly" in text or "read-only" in text:
+        return StorageError(f"collection {name!r} is read-only here ({exc}): it can be searched, not changed", 503)
+    if "disk i/o error" in text or "unable to open" in text:
+        return StorageError(f"collection {name!r}: storage error ({exc})", 503)
+    return None
+
+
 class SQLiteStore:
     """Documents, metadata, vectors and the settings of one collection in `collection.db`."""
 
     def __init__(self, path: Path, dimension: int | None = None) -> None:
         self.path = path
-        self.conn = schema.connect(path)
-        self.settings = schema.read_settings(self.conn)
+        try:
+            self.conn = schema.connect(path)
+            self.settings = schema.read_settings(self.conn)
+        except sqlite3.OperationalError as exc:
+            raise (storage_error(exc, path) or exc) from exc
+        except sqlite3.DatabaseError as exc:  # "file is not a database": damaged or not ours
+            raise CollectionError(f"collection {path.parent.name!r}: {path.name} cannot be read ({exc})") from exc
         self.dimension = int(dimension or self.settings.get("dimension") or 0)
         self._every: tuple[int, np.ndarray] | None = None  # (generation, every label) for negated filters
 
@@ -72,13 +129,24 @@ class SQLiteStore:
     @contextmanager
     def read(self) -> Iterator[None]:
         """A read transaction: every query inside sees the same snapshot, whatever writers do meanwhile."""
-        with schema.transaction(self.conn, "BEGIN"):
+        with self.storage_errors(), schema.transaction(self.conn, "BEGIN"):
             yield
+
+    @contextmanager
+    def storage_errors(self) -> Iterator[None]:
+        """Turn SQLite's lock, disk-full, read-only and I/O errors into one-line errors naming the collection."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            mapped = storage_error(exc, self.path)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     @contextmanager
     def write(self) -> Iterator[None]:
         """One write transaction that bumps the generation; rolled back on any error (or a kill)."""
-        with schema.transaction(self.conn, "BEGIN IMMEDIATE"):
+        with self.storage_errors(), schema.transaction(self.conn, "BEGIN IMMEDIATE"):
             self.conn.execute("UPDATE settings SET value = value + 1 WHERE key = 'generation'")
             if "uuid" not in self.settings:  # a collection created before identities gets one on its next write
                 row = self.conn.execute("SELECT value FROM settings WHERE key = 'uuid'").fetchone()

@@ -12,6 +12,7 @@ from simvec.server.collections import describe_failure
 from simvec.server import schemas
 from simvec.server.state import ServerState, error, get_state
 from simvec.store import Collection
+from simvec.store.results import AddResult
 
 router = APIRouter()
 
@@ -72,15 +73,18 @@ async def upsert(name: str, body: schemas.UpsertRequest, state: ServerState = De
         raise LimitExceeded(f"documents[{given.index(False)}] has no id: give an id for every document or for none")
     ids = [d.id for d in docs] if all(given) else None
     texts = [d.text for d in docs]
-    result = await state.registry.run(
+    vectors = np.asarray([d.vector for d in docs], dtype=np.float32) if all(with_vectors) else None
+    metadata = [d.metadata for d in docs]
+    # Three steps so the collection's thread (and every search queued on it) never waits for the model: plan
+    # against the store on the collection's thread, embed on the model thread, write on the collection's thread.
+    collection, pending = await state.registry.run(
         name,
-        lambda c: c.add(
-            texts if any(t is not None for t in texts) else None,
-            ids=ids,
-            metadata=[d.metadata for d in docs],
-            vectors=np.asarray([d.vector for d in docs], dtype=np.float32) if all(with_vectors) else None,
-        ),
-    )
+        lambda c: (c, c.plan_add(texts if any(t is not None for t in texts) else None, ids=ids, metadata=metadata,
+                                 vectors=vectors)),
+    )  # fmt: skip
+    await state.batcher.run_in_model_thread(collection.embed_pending, pending)
+    result = AddResult(ids=pending.ids)
+    await state.registry.run(name, lambda c: c.commit_add(pending, result))
     return {"ids": result.ids, "added": result.added, "updated": result.updated, "unchanged": result.unchanged}
 
 
