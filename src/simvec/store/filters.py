@@ -6,6 +6,10 @@
     {"$and": [filter, ...]}, {"$or": [filter, ...]}
     several keys in one object                         all must hold ($and)
 
+Depth: $and inside $and (or $or inside $or) merges into one level; alternating $and/$or/negations may nest
+MAX_COMPILED_DEPTH (12) levels once compiled — at least 9 levels of alternating $and/$or whatever the leaves — so
+that SQLite's parser accepts every filter that is accepted here; deeper ones are a FilterError up front.
+
 Values are str, int, float (finite), bool or None. Comparison is type-strict (1 never equals "1",
 and $gt/$gte/$lt/$lte compare numbers with numbers and strings with strings only);
 True/False compare as 1/0, as SQLite stores JSON booleans. A missing field equals None, so
@@ -35,7 +39,11 @@ EQUALITY = ("$eq", "$ne")
 LIST_OPERATORS = ("$in", "$nin")
 LOGICAL = ("$and", "$or")
 MAX_IN_VALUES = 10_000
-MAX_DEPTH = 32
+MAX_DEPTH = 32  # levels of filter objects; checked while compiling, so a deeper filter never recurses further
+# Levels of the compiled tree (alternating and/or/not, after same-operator levels merge): what SQLite's parser must
+# nest. Its stack (YYSTACKDEPTH 100) overflowed at 14 levels as rendered by `to_sql` (13 parsed); 12 leaves a margin, and
+# tests/test_filters_depth.py runs every construct at this depth through SQL.
+MAX_COMPILED_DEPTH = 12
 MAX_COMPOUND = 200  # SQLite allows 500 terms in one compound SELECT; larger $and/$or lists are nested
 
 EVERY_LABEL = "SELECT seq AS doc FROM docs"
@@ -64,10 +72,21 @@ def _invalid(message: str, part: Any) -> FilterError:
 
 def _show(part: Any) -> str:
     try:
-        text = json.dumps(part, ensure_ascii=False)
+        text = json.dumps(_shallow(part, 4), ensure_ascii=False)
     except (TypeError, ValueError):
-        text = repr(part)
+        text = repr(_shallow(part, 4))
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _shallow(part: Any, levels: int) -> Any:
+    """`part` cut off below `levels` levels (a 5,000-level filter must not recurse 5,000 times to show it)."""
+    if not isinstance(part, (dict, list, tuple)):
+        return part
+    if levels == 0:
+        return "..."
+    if isinstance(part, dict):
+        return {str(k): _shallow(v, levels - 1) for k, v in list(part.items())[:20]}
+    return [_shallow(v, levels - 1) for v in list(part)[:20]]
 
 
 def _scalar(value: Any, part: Any, *, allow_none: bool = True) -> Any:
@@ -102,7 +121,14 @@ def _not(node: Node) -> Node:
 
 
 def _combine(parts: list[Node], op: str) -> Node:
-    return parts[0] if len(parts) == 1 else Node(op, parts=tuple(parts))
+    # $and of $and (and $or of $or) flattens into one level: the same labels, less nesting in SQL
+    flat = [inner for part in parts for inner in (part.parts if part.op == op else (part,))]
+    return flat[0] if len(flat) == 1 else Node(op, parts=tuple(flat))
+
+
+def _tree_depth(node: Node) -> int:
+    wide = len(node.parts) > MAX_COMPOUND  # `_compound` nests a long list one level deeper
+    return 1 + wide + max((_tree_depth(part) for part in node.parts), default=0)
 
 
 def _operator(field: str, op: str, value: Any, indexed: frozenset[str] | None) -> Node:
@@ -178,7 +204,17 @@ def indexed_field_names(fields: Any) -> list[str] | None:
 def parse_filter(filter: dict | None, indexed: frozenset[str] | None = None) -> Node:
     """A filter checked and compiled to a tree of lookups; None or {} is ALL. `indexed`: the fields in the metadata
     index (None: every field); conditions on other fields scan the documents' JSON (`meta_all`)."""
-    return ALL if filter is None else _compile(filter, 0, indexed)
+    if filter is None:
+        return ALL
+    node = _compile(filter, 0, indexed)
+    depth = _tree_depth(node)
+    if depth > MAX_COMPILED_DEPTH:
+        raise _invalid(
+            f"nested too deeply: {depth} levels of $and/$or/negation once compiled (same-operator levels merge); "
+            f"the limit is {MAX_COMPILED_DEPTH}",
+            filter,
+        )
+    return node
 
 
 def to_sql(node: Node) -> tuple[str, list]:
