@@ -171,3 +171,60 @@ def test_keyword_search_does_not_wait_for_an_upsert_being_embedded(app):
     assert upserted.status_code == 200 and upserted.json()["added"] == 150
     assert searched.status_code == 200 and searched.json()["hits"][0]["id"] == "seed"
     assert finished == ["keyword", "upsert"]
+
+
+def test_errors_name_the_collection_not_the_server_path(app, tmp_path):
+    async def scenario(http):
+        await http.post("/v1/collections", json={"name": "c"})
+        upsert = await http.post("/v1/collections/c/documents", json={"documents": [{"id": "a", "vector": [1, 2, 3]}]})
+        search = await http.post("/v1/collections/c/search", json={"query": [1.0, 2.0], "k": 1})
+        return upsert, search
+
+    for response in run(app, scenario):
+        assert response.status_code in (400, 422), response.text
+        assert str(tmp_path) not in response.text and "'c'" in response.text
+
+
+def test_an_empty_api_key_is_refused():
+    from simvec import InputError
+
+    for key in ("", "   "):
+        with pytest.raises(InputError, match="empty"):
+            ServerConfig(api_keys=(key,))
+
+
+def test_metrics_need_the_key_and_odd_methods_make_no_new_series(encoder, tmp_path):
+    app = create_app(ServerConfig(collections_dir=tmp_path, api_keys=("k1",)), encoder=encoder)
+    auth = {"Authorization": "Bearer k1"}
+
+    async def scenario(http):
+        for i in range(20):
+            await http.request(f"BREW{i}", "/v1/nothing")
+        anonymous = await http.get("/metrics")
+        scraped = await http.get("/metrics", headers=auth)
+        return anonymous, scraped
+
+    anonymous, scraped = run(app, scenario)
+    assert anonymous.status_code == 401
+    assert scraped.status_code == 200 and "BREW" not in scraped.text and 'method="other"' in scraped.text
+
+
+def test_a_500_says_connection_close(app):
+    def boom():
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
+
+    async def scenario(http):
+        return await http.get("/boom")
+
+    transport_app = app
+
+    async def main():
+        transport = httpx.ASGITransport(app=transport_app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://simvec") as http:
+            return await scenario(http)
+
+    response = asyncio.run(main())
+    assert response.status_code == 500 and response.headers["connection"] == "close"
+    assert "a bug" not in response.text

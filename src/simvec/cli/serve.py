@@ -26,12 +26,11 @@ def serve(
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve OpenAI-compatible /v1/embeddings, /v1/similarity and collections over HTTP."""
-    import uvicorn
-
     from simvec.server import Limits, ServerConfig, create_app
     from simvec.server.config import read_api_keys
+    from simvec.server.serving import run
 
-    keys = (api_key,) if api_key else ()
+    keys = () if api_key is None else (api_key,)  # an empty --api-key is refused by ServerConfig, not ignored
     if api_keys_file is not None:
         keys += read_api_keys(api_keys_file)
     config = ServerConfig(
@@ -41,4 +40,4 @@ def serve(
         limits=Limits(max_batch=max_batch, max_wait_ms=max_wait_ms),
     )
     typer.echo(f"simvec: serving on http://{host}:{port} ({'API key required' if keys else 'no API key'})", err=True)
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+    run(create_app(config), host, port, log_level)

@@ -28,6 +28,7 @@ from simvec.server.state import ServerState, error
 log = logging.getLogger("simvec.server")
 ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 429, 500, 503, 507)}
 OPEN_PATHS = ("/healthz",)
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})  # metric labels; others: "other"
 ERROR_KINDS = {
     404: "not_found",
     409: "conflict",
@@ -117,7 +118,11 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception):
         log.error("unhandled error in %s %s", _.method, _.url.path, exc_info=exc)
-        return error(500, "internal server error", "server_error")
+        response = error(500, "internal server error", "server_error")
+        # Starlette re-raises after this response and uvicorn then drops the connection: say so, so a keep-alive
+        # client opens a new one instead of meeting ECONNRESET on its next request.
+        response.headers["Connection"] = "close"
+        return response
 
     # ---- auth and metrics --------------------------------------------------------------------------
 
@@ -134,16 +139,19 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        if keys and not is_open(request.url.path) and not authorised(request):
+        open_path = is_open(request.url.path) or (config.open_metrics and request.url.path == "/metrics")
+        if keys and not open_path and not authorised(request):
             response = error(
                 401, "missing or invalid API key: send 'Authorization: Bearer <key>'", "authentication_error"
             )
             response.headers["WWW-Authenticate"] = "Bearer"
         else:
             response = await call_next(request)
+        # Labels come from fixed sets only (route templates, known methods), so no client can create new series.
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, template, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"
+        metrics.requests.labels(method, template, str(response.status_code)).inc()
         metrics.latency.labels(template).observe(time.perf_counter() - started)
         return response
 

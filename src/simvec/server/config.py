@@ -30,6 +30,12 @@ class ServerConfig:
     model: str | None = None
     api_keys: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    open_metrics: bool = False  # serve /metrics without a key even when keys are set (for a scraper on loopback)
+
+    def __post_init__(self) -> None:
+        for i, key in enumerate(self.api_keys):
+            if not isinstance(key, str) or not key.strip():
+                raise InputError(f"API key {i + 1} is empty: an empty key would let every request in; give a real key")
 
 
 def read_api_keys(path: str | Path) -> tuple[str, ...]:

@@ -227,7 +227,7 @@ class Collection(CollectionTasks):
         return str(self.settings["encoder"]["model"])
 
     def _check_model(self, card: ModelCard) -> None:
-        validate.check_model(self.settings["encoder"], card, f"collection {self.path}")
+        validate.check_model(self.settings["encoder"], card, f"collection {self.path.name!r}")
 
     @property
     def encoder(self) -> Encoder:
@@ -338,7 +338,7 @@ class Collection(CollectionTasks):
         matrix = None if vectors is None else self.check_vectors(vectors, "vectors")
         if self.multivector is not None and (vectors is not None or any(t is None for t in text_list)):
             raise CollectionError(
-                f"collection {self.path} keeps each document as {self.multivector.kind} vectors: add texts, not vectors"
+                f"collection {self.path.name!r} keeps each document as {self.multivector.kind} vectors: add texts, not vectors"
             )
         result = AddResult(ids=id_list)
         for start in range(0, n, batch_size):
@@ -426,7 +426,7 @@ class Collection(CollectionTasks):
 
     def check_vectors(self, vectors: np.ndarray | Sequence, name: str = "vectors") -> np.ndarray:
         """Vectors as a float32 (n, dimension) matrix (unit-length for cosine); errors name the bad row."""
-        owner = f"collection {self.path} (model {self.model_id})"
+        owner = f"collection {self.path.name!r} (model {self.model_id})"
         return validate.check_vectors(vectors, self.dimension, self.metric, owner, name)
 
     def _embed_documents(self, texts: list[str], show_progress: bool | None) -> np.ndarray:
@@ -596,7 +596,7 @@ class Collection(CollectionTasks):
         if all(isinstance(q, str) for q in queries):
             texts = validate.check_texts(queries, len(queries))
             return vector_set_rows.query_sets(self.multivector, self.encoder, texts)
-        owner = f"collection {self.path} (model {self.model_id}, dimension {self.dimension})"
+        owner = f"collection {self.path.name!r} (model {self.model_id}, dimension {self.dimension})"
         return [
             vector_set_rows.check_query_set(q, self.dimension, f"query {i} for {owner}") for i, q in enumerate(queries)
         ]

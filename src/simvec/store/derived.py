@@ -194,7 +194,7 @@ class DerivedIndexes:
         try:
             return CodeIndex.build(spec, self.metric, self.dimension, labels, matrix), generation
         except CodecError as exc:
-            raise CollectionError(f"collection {self.directory}: cannot use {spec.name}: {exc}") from None
+            raise CollectionError(f"collection {self.directory.name!r}: cannot use {spec.name}: {exc}") from None
 
     def install(self, index: Index, generation: int) -> None:
         """Use an index built outside (codes fitted before a compression change), as current at `generation`."""
@@ -241,7 +241,7 @@ class DerivedIndexes:
             try:
                 index = CodeIndex.build(spec, self.metric, self.dimension, labels, matrix, generation=generation)
             except CodecError as exc:
-                raise CollectionError(f"collection {self.directory}: cannot build {spec.name} codes: {exc}") from None
+                raise CollectionError(f"collection {self.directory.name!r}: cannot build {spec.name} codes: {exc}") from None
         else:
             index = VectorIndex.build(
                 kind,
