@@ -94,7 +94,8 @@ def encode_one_metadata(doc_id: str, item: object) -> str:
         encoded = json.dumps(item, ensure_ascii=False, allow_nan=False, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise CollectionError(f"metadata of id {doc_id!r} is not JSON-serialisable: {exc}") from None
-    size = len(encoded.encode("utf-8", "surrogatepass"))
+    check_unicode(encoded, f"metadata of id {doc_id!r}")  # SQLite stores UTF-8: a lone surrogate cannot be kept
+    size = len(encoded.encode("utf-8"))
     if size > MAX_METADATA_BYTES:
         raise CollectionError(
             f"metadata of id {doc_id!r} is {size:,} bytes as JSON; the limit is {MAX_METADATA_BYTES:,} bytes"
