@@ -117,3 +117,12 @@ def test_rescoring_file_damaged_in_place_while_open_is_verified_again(tmp_path, 
             handle.write(b"\xff" * (target.stat().st_size // 2))
         os.utime(target, ns=(1, 1))  # a different mtime, as any write makes (the test is faster than the clock)
         assert ranking(collection, queries, 10) == before
+
+
+def test_a_huge_k_on_a_small_compressed_collection_scores_no_more_candidates_than_vectors(tmp_path, data):
+    vectors, _, queries = data
+    make(tmp_path / "c", vectors, "d", compression="binary", rescore="float32")
+    with Collection.open(tmp_path / "c") as collection:
+        hits, plan = collection.search(queries[0], 10_000, explain=True)
+    assert len(hits) == 300
+    assert plan["scored"] <= 300  # was k x rescore_multiplier = 40,000 candidates (~135 MB per query)

@@ -228,3 +228,15 @@ def test_a_500_says_connection_close(app):
     response = asyncio.run(main())
     assert response.status_code == 500 and response.headers["connection"] == "close"
     assert "a bug" not in response.text
+
+
+def test_ids_with_slashes_can_be_written_and_read(app):
+    async def scenario(http):
+        await http.post("/v1/collections", json={"name": "c"})
+        body = {"documents": [{"id": "a/b/c", "vector": vector(1)}, {"id": "/lead", "vector": vector(2)}]}
+        written = await http.post("/v1/collections/c/documents", json=body)
+        return written, [await http.get(f"/v1/collections/c/documents/{doc_id}") for doc_id in ("a/b/c", "%2Flead")]
+
+    written, read = run(app, scenario)
+    assert written.status_code == 200
+    assert [r.json()["id"] for r in read] == ["a/b/c", "/lead"]

@@ -400,7 +400,7 @@ class DerivedIndexes:
         """The selector, post-filter or unfiltered plan through the index (and rescoring, when compressed)."""
         want = post_filter_depth(k, len(allow), plan.count, MAX_CANDIDATES) if strategy == "post-filter" else k
         depth = want * spec.rescore_multiplier if spec and spec.rescore != "none" else want
-        plan.scored = min(depth, MAX_CANDIDATES)
+        plan.scored = min(depth, MAX_CANDIDATES, max(index.ntotal, 1))  # never more candidates than vectors
         scores, labels = index.search(
             queries,
             plan.scored,

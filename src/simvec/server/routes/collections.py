@@ -95,7 +95,7 @@ async def delete_documents(name: str, body: schemas.DeleteRequest, state: Server
     return {"deleted": await state.registry.run(name, lambda c: c.delete(body.ids))}
 
 
-@router.get("/v1/collections/{name}/documents/{doc_id}", response_model=schemas.DocumentOut)
+@router.get("/v1/collections/{name}/documents/{doc_id:path}", response_model=schemas.DocumentOut)
 async def get_document(name: str, doc_id: str, state: ServerState = Depends(get_state)):
     """One document by id."""
     doc = await state.registry.run(name, lambda c: c.get(doc_id))
