@@ -125,4 +125,4 @@ def test_a_huge_k_on_a_small_compressed_collection_scores_no_more_candidates_tha
     with Collection.open(tmp_path / "c") as collection:
         hits, plan = collection.search(queries[0], 10_000, explain=True)
     assert len(hits) == 300
-    assert plan["scored"] <= 300  # was k x rescore_multiplier = 40,000 candidates (~135 MB per query)
+    assert plan["dense"]["scored"] <= 300  # was k x rescore_multiplier = 40,000 candidates (~135 MB per query)
