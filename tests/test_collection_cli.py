@@ -121,3 +121,17 @@ def test_errors_are_one_line(built, capsys, tmp_path):
     bad.write_text('{"id": "a", "text": "x"}\n{"id": "b"}\n', encoding="utf-8")
     code, _, err = run(capsys, "collection", "add", path, bad, "--id-field", "id")
     assert code == 2 and "bad.jsonl:2: missing field 'text'" in err
+
+
+def test_a_broken_jsonl_line_says_how_many_were_committed_and_how_to_resume(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SIMVEC_CACHE_DIR", str(tmp_path / "cache"))
+    source = tmp_path / "docs.jsonl"
+    lines = [json.dumps(d) for d in DOCS[:3]] + ['{"id": "broken", "text": ']
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = tmp_path / "c"
+    assert run(capsys, "collection", "create", path)[0] == 0
+    code, _, err = run(capsys, "collection", "add", path, source, "--id-field", "id", "--batch-size", "2")
+    (message,) = [line for line in err.splitlines() if line.startswith("simvec:")]
+    assert code != 0 and message.startswith("simvec: error:"), err
+    err = message
+    assert "docs.jsonl:4" in err and "2 documents before it were committed" in err and "run the same command" in err

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simvec.atomic import atomic_write, atomic_write_text
+from simvec.errors import InputError, SimvecError
 from simvec.cli.app import JsonOption, ModelOption, app, print_json
 from simvec.cli.embed import TextFieldAliasOption, TextFieldOption, print_details, text_field_of
 from simvec.sources import ERROR_MODES, read_records
@@ -166,12 +167,22 @@ def add(
             bar.set_postfix(totals)
             chunk.clear()
 
-        for record in records:
-            chunk.append(record)
-            if len(chunk) >= batch_size:
+        try:
+            for record in records:
+                chunk.append(record)
+                if len(chunk) >= batch_size:
+                    flush()
+            if chunk:
                 flush()
-        if chunk:
-            flush()
+        except SimvecError as exc:  # a bad line or document: earlier batches are committed, and say so
+            done = sum(totals.values())
+            if not done:
+                raise
+            raise InputError(
+                f"{exc}; {done} documents before it were committed ({totals['added']} added, {totals['updated']}"
+                " updated); fix the input and run the same command again: documents already stored are skipped"
+                " as unchanged"
+            ) from exc
         collection.refresh()  # build and save the index now, not on the first search
         count = collection.count()
     from_cache = f" ({cache_hits} embeddings from the embedding cache)" if cache_hits else ""
