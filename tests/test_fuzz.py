@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -19,8 +20,14 @@ from hypothesis import strategies as st
 from simvec import Collection, SimvecError
 
 DIM = 384
+# SIMVEC_FUZZ_EXAMPLES raises the count for a deeper run (benchmarks/reliability.py); 60 keeps `make test` quick.
 settings.register_profile(
-    "fuzz", max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None
+    "fuzz",
+    max_examples=int(os.environ.get("SIMVEC_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+    database=None,
 )
 FUZZ = settings.get_profile("fuzz")
 
@@ -40,7 +47,9 @@ SCALARS = st.one_of(
 )
 METADATA_VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(CHARS, max_size=8), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(CHARS, max_size=8), inner, max_size=4)
+    ),
     max_leaves=30,
 )
 
@@ -175,13 +184,17 @@ def leaf_filters() -> st.SearchStrategy:
     return st.one_of(
         st.builds(lambda f, v: {f: v}, field, value),
         st.builds(lambda f, op, v: {f: {op: v}}, field, st.sampled_from(["$eq", "$ne"]), value),
-        st.builds(lambda f, op, vs: {f: {op: vs}}, field, st.sampled_from(["$in", "$nin"]), st.lists(value, max_size=3)),
+        st.builds(
+            lambda f, op, vs: {f: {op: vs}}, field, st.sampled_from(["$in", "$nin"]), st.lists(value, max_size=3)
+        ),
     )
 
 
 FILTERS = st.recursive(
     leaf_filters(),
-    lambda inner: st.builds(lambda op, parts: {op: parts}, st.sampled_from(["$and", "$or"]), st.lists(inner, min_size=1, max_size=3)),
+    lambda inner: st.builds(
+        lambda op, parts: {op: parts}, st.sampled_from(["$and", "$or"]), st.lists(inner, min_size=1, max_size=3)
+    ),
     max_leaves=12,
 )
 
@@ -213,7 +226,7 @@ def matches(meta: dict, node: dict) -> bool:
 def filtered(tmp_path_factory):
     rng = np.random.default_rng(3)
     metadata = []
-    for i in range(120):
+    for _ in range(120):
         meta = {}
         for field in FIELDS:
             choice = rng.integers(0, 5)
@@ -248,7 +261,9 @@ def test_filtered_search_matches_a_reference_evaluator(filtered, node, seed):
 
 
 @FUZZ
-@given(node=st.recursive(METADATA_VALUES, lambda inner: st.dictionaries(st.text(CHARS, max_size=5), inner), max_leaves=20))
+@given(
+    node=st.recursive(METADATA_VALUES, lambda inner: st.dictionaries(st.text(CHARS, max_size=5), inner), max_leaves=20)
+)
 def test_arbitrary_filters_are_a_filter_error_or_an_answer(filtered, node):
     collection, _ = filtered
     for mode in ("dense", "keyword"):

@@ -14,7 +14,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from simvec.server import ServerConfig, create_app
-from tests.test_fuzz import CHARS, CLEAN_VALUES, DIM, METADATA_VALUES
+from test_fuzz import CHARS, CLEAN_VALUES, DIM, METADATA_VALUES
 
 pytestmark = pytest.mark.model
 
@@ -71,7 +71,9 @@ def no_server_error(response) -> None:
 @FUZZ
 @given(body=UPSERTS)
 def test_upsert_bodies(client, body):
-    response = client.post("/v1/collections/c/documents", content=json.dumps(body), headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/collections/c/documents", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
     no_server_error(response)
     event(f"status {response.status_code}")
     if response.status_code != 200:
@@ -82,7 +84,9 @@ def test_upsert_bodies(client, body):
         stored = client.get(f"/v1/collections/c/documents/{quote(doc_id, safe='/')}")
         assert stored.status_code == 200, (doc_id, stored.text)
         assert stored.json()["text"] == doc.get("text")
-        assert json.dumps(stored.json()["metadata"], sort_keys=True) == json.dumps(doc.get("metadata") or {}, sort_keys=True)
+        assert json.dumps(stored.json()["metadata"], sort_keys=True) == json.dumps(
+            doc.get("metadata") or {}, sort_keys=True
+        )
         if "vector" in doc:
             hits = client.post("/v1/collections/c/search", json={"query": doc["vector"], "k": 3}).json()["hits"]
             assert hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
@@ -91,6 +95,8 @@ def test_upsert_bodies(client, body):
 @FUZZ
 @given(body=SEARCHES)
 def test_search_bodies(client, body):
-    response = client.post("/v1/collections/c/search", content=json.dumps(body), headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/collections/c/search", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
     no_server_error(response)
     event(f"status {response.status_code}")

@@ -79,7 +79,9 @@ def test_delete_during_upserts_loses_no_acknowledged_write_and_frees_the_name(ap
     responses, done, recreated, after, listing = run(app, scenario)
     upserts, deleted, gets = responses[:60] + responses[71:], responses[60], responses[61:71]
     assert deleted.status_code == 200, deleted.text
-    assert {r.status_code for r in upserts + gets} <= {200, 404}, [r.text for r in upserts + gets if r.status_code >= 500]
+    assert {r.status_code for r in upserts + gets} <= {200, 404}, [
+        r.text for r in upserts + gets if r.status_code >= 500
+    ]
     acknowledged = [i for i, r in zip([*range(60), *range(60, 120)], upserts, strict=True) if r.status_code == 200]
     late = [i for i in acknowledged if done[f"upsert {i}"] > done["delete"]]
     assert not late, f"upserts acknowledged after the delete answered (written to a deleted collection): {late}"

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from simvec.atomic import atomic_write, atomic_write_text
-from simvec.errors import InputError, SimvecError
 from simvec.cli.app import JsonOption, ModelOption, app, print_json
 from simvec.cli.embed import TextFieldAliasOption, TextFieldOption, print_details, text_field_of
+from simvec.errors import InputError, SimvecError
 from simvec.sources import ERROR_MODES, read_records
 
 collection_app = typer.Typer(

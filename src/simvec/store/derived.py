@@ -20,6 +20,7 @@ deleted when the collection is opened, and no temporary file counts in `bytes_on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -178,10 +179,8 @@ class DerivedIndexes:
     def reset(self) -> None:
         """Forget the loaded files and delete the compression-specific ones (after a compression change)."""
         for stale in [*self.directory.glob("index-codes.faiss"), *self.directory.glob("rescore-*.vec")]:
-            try:
+            with contextlib.suppress(OSError):  # a directory in its place, a read-only directory: it fails its checks
                 stale.unlink(missing_ok=True)
-            except OSError:  # a directory in its place, a read-only directory: it fails its checks when loaded
-                pass
         self.index, self.rescore, self.dirty, self._dead = None, None, False, np.empty(0, dtype=np.int64)
 
     def fit_codes(self, spec: CompressionSpec) -> tuple[CodeIndex | None, int]:
@@ -241,7 +240,9 @@ class DerivedIndexes:
             try:
                 index = CodeIndex.build(spec, self.metric, self.dimension, labels, matrix, generation=generation)
             except CodecError as exc:
-                raise CollectionError(f"collection {self.directory.name!r}: cannot build {spec.name} codes: {exc}") from None
+                raise CollectionError(
+                    f"collection {self.directory.name!r}: cannot build {spec.name} codes: {exc}"
+                ) from None
         else:
             index = VectorIndex.build(
                 kind,

@@ -20,6 +20,7 @@ blobs (present, never equal to or in range of a filter value). Collections of fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -148,10 +149,8 @@ def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE", script
         # SQLite has already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK would
         # raise "no transaction is active" and hide the real cause.
         if conn.in_transaction:
-            try:
+            with contextlib.suppress(sqlite3.Error):  # the error being raised is the one that matters
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # the error being raised is the one that matters
         raise
 
 

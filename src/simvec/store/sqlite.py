@@ -7,6 +7,7 @@ stamped with. Row vectors are little-endian float32 blobs; `seq` is a document's
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -41,13 +42,11 @@ def fts_query(text: str) -> str:
 
 
 def lock_holders(path: Path) -> list[str]:
-    """"pid N (command)" of the processes holding a lock on the database or its WAL files (Linux /proc/locks)."""
+    """ "pid N (command)" of the processes holding a lock on the database or its WAL files (Linux /proc/locks)."""
     inodes = set()
     for suffix in ("", "-shm", "-wal"):
-        try:
+        with contextlib.suppress(OSError):
             inodes.add(Path(f"{path}{suffix}").stat().st_ino)
-        except OSError:
-            pass
     holders = []
     try:
         lines = Path("/proc/locks").read_text().splitlines()

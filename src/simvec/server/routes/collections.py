@@ -8,8 +8,8 @@ import numpy as np
 from fastapi import APIRouter, Depends
 
 from simvec.errors import CollectionNotFound, LimitExceeded, SimvecError
-from simvec.server.collections import describe_failure
 from simvec.server import schemas
+from simvec.server.collections import describe_failure
 from simvec.server.state import ServerState, error, get_state
 from simvec.store import Collection
 from simvec.store.results import AddResult
