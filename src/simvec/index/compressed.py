@@ -13,6 +13,7 @@ a wrong answer, only a slower one.
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -31,6 +32,7 @@ from simvec.index.base import (
     labels_at,
     read_sealed,
     sealed_header,
+    verify_sealed,
 )
 from simvec.vectors.codecs import ScalarCodec
 from simvec.vectors.compression_spec import CompressionSpec
@@ -161,10 +163,11 @@ class CodeIndex:
     def load(cls, path: str | Path) -> CodeIndex | None:
         """The index saved at `path`, or None when missing or unreadable (the caller rebuilds it)."""
         try:
-            with Path(path).open("rb") as handle:
-                stamp = read_sealed(handle, _CODES_MAGIC)
-                if stamp is None:
+            with Path(path).open("rb") as file:
+                sealed = read_sealed(file, _CODES_MAGIC)
+                if sealed is None:
                     return None
+                stamp, handle = sealed[0], io.BytesIO(sealed[1])
                 sizes = stamp.pop("state_bytes"), stamp.pop("labels"), stamp.pop("index_bytes")
                 compressor = Compressor.from_bytes(handle.read(sizes[0]))
                 labels = np.frombuffer(handle.read(8 * sizes[1]), dtype="<i8").astype(np.int64)
@@ -268,7 +271,7 @@ class RescoreStore:
         path = Path(path)
         try:
             with path.open("rb") as handle:
-                raw = read_sealed(handle, _RESCORE_MAGIC)
+                raw = verify_sealed(handle, _RESCORE_MAGIC)
                 if raw is None:
                     return None
                 stamp = RescoreStamp(**raw)

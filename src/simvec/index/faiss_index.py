@@ -18,13 +18,14 @@ import numpy as np
 from simvec.atomic import atomic_write
 from simvec.errors import InputError
 from simvec.index.base import (
+    CheckedReader,
     IndexStamp,
     check_new_labels,
     finish_scores,
     label_selector,
     labels_at,
     positions_of,
-    read_sealed,
+    read_header,
     sealed_header,
 )
 
@@ -217,11 +218,15 @@ class VectorIndex:
         rebuilds it)."""
         try:
             with Path(path).open("rb") as handle:
-                raw = read_sealed(handle, _MAGIC)
-                if raw is None:
+                raw = read_header(handle, _MAGIC)
+                if not isinstance(raw, dict) or "checksum" not in raw:
                     return None
+                expected = raw.pop("checksum")
                 stamp = IndexStamp(**raw)
-                index = faiss.deserialize_index(np.frombuffer(handle.read(), dtype=np.uint8))
+                reader = CheckedReader(handle)
+                index = faiss.read_index(faiss.PyCallbackIOReader(reader))
+                if not reader.matches(expected):
+                    return None
         except (OSError, ValueError, TypeError, RuntimeError, struct.error):
             return None
         return cls(index, stamp)
