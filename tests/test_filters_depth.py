@@ -65,3 +65,10 @@ def test_a_5000_level_filter_is_a_filter_error_not_a_recursion_error(collection)
         node = {"$or" if i % 2 else "$and": [node]}
     with pytest.raises(FilterError, match="nested deeper than 32 levels"):
         collection.search("a", 2, mode="keyword", filter=node)
+
+
+@pytest.mark.parametrize("node", [{"\ud800": 1}, {"f": "x\udfff"}, {"f": {"$in": ["\ud800"]}}])
+def test_a_lone_surrogate_in_a_filter_is_a_filter_error(collection, node):  # found by tests/test_fuzz.py
+    for mode in ("dense", "keyword"):
+        with pytest.raises(FilterError, match="lone surrogate"):
+            collection.search("a" if mode == "keyword" else np.ones(384), 2, mode=mode, filter=node)

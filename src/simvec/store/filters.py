@@ -101,14 +101,24 @@ def _scalar(value: Any, part: Any, *, allow_none: bool = True) -> Any:
             raise _invalid(f"value {value!r} is not a finite number", part)
         return value
     if isinstance(value, str):
+        _check_unicode(value, part)
         return value
     kind = "None" if value is None else type(value).__name__
     raise _invalid(f"value of type {kind} is not allowed here (use str, int, float or bool)", part)
 
 
+def _check_unicode(text: str, part: Any) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _invalid(f"{text!r} contains a lone surrogate (not valid Unicode)", part) from None
+
+
 def _check_field(field: str, part: Any) -> None:
     if not field or "\x00" in field or '"' in field:
         raise _invalid(f"field name {field!r} is not allowed (it must be non-empty, without '\"')", part)
+    _check_unicode(field, part)
 
 
 def _lookup(field: str, condition: str, values: list, indexed: frozenset[str] | None) -> Node:
