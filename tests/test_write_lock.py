@@ -1,0 +1,41 @@
+"""The write lock is not held while embedding (issue 10 item 6): a delete from another connection goes through
+while an add is embedding its texts, within a busy timeout far shorter than the embedding."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from simvec import Collection
+from simvec.store import schema
+
+pytestmark = pytest.mark.model
+
+
+def test_a_delete_does_not_wait_for_an_add_being_embedded(encoder, tmp_path, monkeypatch):
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_SECONDS", 0.2)
+    path = tmp_path / "c"
+    with Collection.create(path, model=encoder) as collection:
+        collection.add(ids=[f"v{i}" for i in range(50)], vectors=np.random.default_rng(0).standard_normal((50, 384)))
+    texts = [f"sentence number {i} about rivers, bridges and the towns that grew beside them" for i in range(200)]
+    errors: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            with Collection.open(path, model=encoder) as writer:
+                writer.add(texts, ids=[f"t{i}" for i in range(200)], batch_size=200)  # one transaction
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    adding = threading.Thread(target=add)
+    deleted = 0
+    with Collection.open(path) as other:
+        adding.start()
+        while adding.is_alive() and deleted < 50:
+            deleted += other.delete([f"v{deleted}"])  # each a write transaction with a 0.2 s busy timeout
+        adding.join()
+        assert other.count() == 200 + 50 - deleted
+    assert not errors, errors
+    assert deleted >= 2  # several deletes went through while the 200 texts were being embedded
