@@ -1,8 +1,9 @@
 """Storage faults (issue 10 item 9): a read-only collection directory, a full disk, a write lock held by another
 process. Each gives a one-line SimvecError naming the collection and the real cause, and loses nothing committed.
 
-Read-only and full disks are real mounts (a read-only bind mount, a 3 MB tmpfs), which needs root. Where the test
-cannot mount, the fallback is documented in `small_disk`: the file-size limit (RLIMIT_FSIZE) of a child process.
+Read-only and full disks are real mounts (a read-only bind mount, a 3 MB tmpfs), which needs root (as the project
+machine and CI run the suite). Where the test cannot mount it fails, naming why, rather than skip: a documented
+fallback (a quota or RLIMIT_FSIZE, which SQLite reports as an I/O error rather than a full disk) is not written yet.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def small_disk(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
     if not mount("-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)):
-        pytest.fail("cannot mount a tmpfs: the fault suite runs as root (fallback: RLIMIT_FSIZE, see module doc)")
+        pytest.fail("cannot mount a tmpfs: the fault suite runs as root (see the module docstring)")
     yield disk
     subprocess.run(["umount", "--lazy", str(disk)], check=True)
 
