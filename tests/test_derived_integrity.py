@@ -126,3 +126,23 @@ def test_a_huge_k_on_a_small_compressed_collection_scores_no_more_candidates_tha
         hits, plan = collection.search(queries[0], 10_000, explain=True)
     assert len(hits) == 300
     assert plan["dense"]["scored"] <= 300  # was k x rescore_multiplier = 40,000 candidates (~135 MB per query)
+
+
+def test_a_recreated_multivector_collection_does_not_reuse_the_old_sets(tmp_path, encoder):
+    path = tmp_path / "m"
+    with Collection.create(path, model=encoder, multivector="tokens") as collection:
+        collection.add(["the old harbour at dawn", "a cat on a mat"], ids=["old-0", "old-1"])
+        collection.search("harbour", 1)  # writes the FDE index, the sets and their meta file
+    (path / DB_NAME).unlink()
+    for wal in path.glob(f"{DB_NAME}-*"):
+        wal.unlink()
+    with Collection.create(path, model=encoder, multivector="tokens") as collection:
+        collection.add(["rockets and the moon", "tea with milk"], ids=["new-0", "new-1"])
+    clean = tmp_path / "clean"
+    shutil.copytree(path, clean, ignore=shutil.ignore_patterns("*.faiss", "multivector-*"))
+
+    def scored(where):
+        with Collection.open(where, model=encoder) as collection:
+            return [(hit.id, round(hit.score, 4)) for hit in collection.search("the harbour at dawn", 2)]
+
+    assert scored(path) == scored(clean)

@@ -11,6 +11,7 @@ tombstones, and both files are rebuilt once a fifth of their sets is dead.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,14 @@ class MultivectorFiles:
             fde = VectorIndex.load(fde_path)
         except (OSError, ValueError, KeyError):
             return  # unreadable: rebuilt from the store
-        if fde is None or fde.stamp.generation != int(stamp[0]) or len(vectors) != offsets[-1]:
+        if (
+            fde is None
+            or fde.stamp.generation != int(stamp[0])
+            or fde.stamp.origin != self.store.identity  # derived from another database (a re-created collection)
+            or len(vectors) != offsets[-1]
+            or len(stamp) < 4
+            or zlib.crc32(np.ascontiguousarray(vectors)) != int(stamp[3])  # flipped or swapped bytes: rebuild
+        ):
             return
         self.generation, self.built_generation, self.file_generation = (int(x) for x in stamp[:3])
         self.labels, self.offsets, self.spans, self.vectors, self.fde = labels, offsets, spans, vectors, fde
@@ -125,7 +133,9 @@ class MultivectorFiles:
         self.vectors, self.file_generation = np.load(path, mmap_mode="r"), generation
 
     def _save(self) -> None:
-        stamp = np.asarray([self.generation, self.built_generation, self.file_generation], dtype=np.int64)
+        checksum = zlib.crc32(np.ascontiguousarray(self.vectors))  # verified when loaded (see simvec.store.derived)
+        stamp = np.asarray([self.generation, self.built_generation, self.file_generation, checksum], dtype=np.int64)
+        self.fde.stamp.origin = self.store.identity
 
         def write(handle: BinaryIO) -> None:
             np.savez(handle, stamp=stamp, labels=self.labels, offsets=self.offsets, spans=self.spans)
