@@ -235,10 +235,22 @@ def test_a_500_says_connection_close(app):
 def test_ids_with_slashes_can_be_written_and_read(app):
     async def scenario(http):
         await http.post("/v1/collections", json={"name": "c"})
-        body = {"documents": [{"id": "a/b/c", "vector": vector(1)}, {"id": "/lead", "vector": vector(2)}]}
+        ids = ["a/b/c", "/lead", "line\n", "\n"]
+        body = {"documents": [{"id": doc_id, "vector": vector(i)} for i, doc_id in enumerate(ids)]}
         written = await http.post("/v1/collections/c/documents", json=body)
-        return written, [await http.get(f"/v1/collections/c/documents/{doc_id}") for doc_id in ("a/b/c", "%2Flead")]
+        paths = ("a/b/c", "%2Flead", "line%0A", "%0A")
+        return written, [await http.get(f"/v1/collections/c/documents/{path}") for path in paths]
 
     written, read = run(app, scenario)
     assert written.status_code == 200
-    assert [r.json()["id"] for r in read] == ["a/b/c", "/lead"]
+    assert [r.json()["id"] for r in read] == ["a/b/c", "/lead", "line\n", "\n"]
+
+
+def test_vectors_of_different_lengths_in_one_upsert_are_a_clear_error(app):  # found by tests/test_fuzz_server.py
+    async def scenario(http):
+        await http.post("/v1/collections", json={"name": "c"})
+        body = {"documents": [{"id": "a", "vector": vector(1)}, {"id": "b", "vector": [1.0, 2.0]}]}
+        return await http.post("/v1/collections/c/documents", json=body)
+
+    response = run(app, scenario)
+    assert response.status_code == 400 and "vectors[1] has shape (2,)" in response.json()["error"]["message"]

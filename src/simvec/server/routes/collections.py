@@ -6,6 +6,7 @@ import sqlite3
 
 import numpy as np
 from fastapi import APIRouter, Depends
+from starlette.convertors import Convertor, register_url_convertor
 
 from simvec.errors import CollectionNotFound, LimitExceeded, SimvecError
 from simvec.server import schemas
@@ -15,6 +16,21 @@ from simvec.store import Collection
 from simvec.store.results import AddResult
 
 router = APIRouter()
+
+
+class DocumentId(Convertor):
+    """A document id in a URL: any characters, '/' and newlines included (Starlette's `path` stops at a newline)."""
+
+    regex = "(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("document_id", DocumentId())
 
 
 def collection_info(name: str, info: dict) -> dict:
@@ -73,7 +89,7 @@ async def upsert(name: str, body: schemas.UpsertRequest, state: ServerState = De
         raise LimitExceeded(f"documents[{given.index(False)}] has no id: give an id for every document or for none")
     ids = [d.id for d in docs] if all(given) else None
     texts = [d.text for d in docs]
-    vectors = np.asarray([d.vector for d in docs], dtype=np.float32) if all(with_vectors) else None
+    vectors = [d.vector for d in docs] if all(with_vectors) else None  # checked (ragged included) by plan_add
     metadata = [d.metadata for d in docs]
     # Three steps so the collection's thread (and every search queued on it) never waits for the model: plan
     # against the store on the collection's thread, embed on the model thread, write on the collection's thread.
@@ -95,7 +111,7 @@ async def delete_documents(name: str, body: schemas.DeleteRequest, state: Server
     return {"deleted": await state.registry.run(name, lambda c: c.delete(body.ids))}
 
 
-@router.get("/v1/collections/{name}/documents/{doc_id:path}", response_model=schemas.DocumentOut)
+@router.get("/v1/collections/{name}/documents/{doc_id:document_id}", response_model=schemas.DocumentOut)
 async def get_document(name: str, doc_id: str, state: ServerState = Depends(get_state)):
     """One document by id."""
     doc = await state.registry.run(name, lambda c: c.get(doc_id))
