@@ -16,7 +16,7 @@ import pytest
 
 from simvec import Collection
 
-pytestmark = [pytest.mark.faults, pytest.mark.engine]
+pytestmark = [pytest.mark.faults, pytest.mark.engine, pytest.mark.model]  # the server process loads the model
 
 _spec = importlib.util.spec_from_file_location("load", Path(__file__).resolve().parents[2] / "benchmarks" / "load.py")
 load = importlib.util.module_from_spec(_spec)
