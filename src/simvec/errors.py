@@ -27,6 +27,8 @@ against the built-ins keeps working.
 
 from __future__ import annotations
 
+import errno
+
 
 class SimvecError(Exception):
     """Base class of every exception simvec raises on purpose."""
@@ -120,6 +122,11 @@ class StorageError(SimvecError):
     def __init__(self, message: str, status: int = 503) -> None:
         super().__init__(message)
         self.http_status = status
+
+
+# OS errors that come from the machine, not from simvec: a full disk or quota, a read-only or forbidden
+# directory, a failing device. The CLI and the server report them in one line (no traceback, no path in the server).
+STORAGE_ERRNOS = {errno.ENOSPC: 507, errno.EDQUOT: 507, errno.EROFS: 503, errno.EACCES: 503, errno.EIO: 503}
 
 
 class Unavailable(SimvecError):

@@ -178,3 +178,23 @@ def test_two_writer_processes_and_readers_lose_nothing(tmp_path):
         expected = np.argsort(-(queries @ matrix.T), axis=1, kind="stable")[:, :10]
         got = [[hit.id for hit in hits] for hits in collection.search_batch(queries, 10)]
         assert got == [[ids[j] for j in row] for row in expected]
+
+
+def test_creating_on_a_read_only_directory_is_one_line_in_the_cli_and_a_503_in_the_server(
+    read_only_view, capsys, encoder
+):
+    from fastapi.testclient import TestClient
+
+    from simvec.cli import main
+    from simvec.server import ServerConfig, create_app
+
+    _, view = read_only_view
+    with pytest.raises(SystemExit) as exited:
+        main(["collection", "create", str(view / "new")])
+    err = capsys.readouterr().err.strip()
+    assert exited.value.code != 0 and err.count("\n") == 0 and err.startswith("simvec: error:")
+    assert "Read-only file system" in err or "read-only" in err
+    with TestClient(create_app(ServerConfig(collections_dir=view), encoder=encoder)) as client:
+        response = client.post("/v1/collections", json={"name": "new"})
+    assert response.status_code == 503 and "Read-only file system" in response.text
+    assert str(view) not in response.text

@@ -22,7 +22,7 @@ from simvec.cli import pairs as _pairs  # noqa: F401
 from simvec.cli import relevance as _relevance  # noqa: F401
 from simvec.cli import serve as _serve  # noqa: F401
 from simvec.cli.app import app
-from simvec.errors import SimvecError
+from simvec.errors import STORAGE_ERRNOS, SimvecError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> None:
     except SimvecError as exc:
         print(f"simvec: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"simvec: error: {exc.strerror}{where}", file=sys.stderr)
+        sys.exit(1)
     if code == 130:  # Typer turns Ctrl-C into this exit code, silently
         print(
             "simvec: interrupted. Documents a collection had committed are kept (run the same command again to "

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simvec.encoders import Encoder
 from simvec.encoders.encoder import MAX_BATCH_SIZE
-from simvec.errors import SimvecError, Unavailable
+from simvec.errors import STORAGE_ERRNOS, SimvecError, Unavailable
 from simvec.server import schemas
 from simvec.server.batching import BatchResult, DynamicBatcher
 from simvec.server.collections import CollectionRegistry
@@ -114,6 +114,13 @@ def create_app(config: ServerConfig | None = None, encoder: Encoder | None = Non
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
+
+    @app.exception_handler(OSError)
+    async def storage(request: Request, exc: OSError):
+        if exc.errno in STORAGE_ERRNOS:  # the machine's fault (disk full, read-only): say so, without the path
+            status = STORAGE_ERRNOS[exc.errno]
+            return error(status, f"storage error: {exc.strerror}", ERROR_KINDS[status])
+        return await internal(request, exc)
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception):

@@ -112,8 +112,11 @@ class SQLiteStore:
     @classmethod
     def create(cls, path: Path, settings: dict[str, object]) -> SQLiteStore:
         """A new database at `path` with the schema and `settings`, written in one transaction."""
-        conn = schema.connect(path)
-        schema.initialise(conn, settings)
+        try:
+            conn = schema.connect(path)
+            schema.initialise(conn, settings)
+        except sqlite3.OperationalError as exc:
+            raise (storage_error(exc, path) or exc) from exc
         conn.close()
         return cls(path)
 
