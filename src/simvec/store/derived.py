@@ -111,8 +111,8 @@ def clean_orphans(directory: Path) -> list[str]:
     for tmp in directory.glob(".*.tmp"):
         parts = tmp.name.split(".")  # "", name..., pid, counter, "tmp"
         pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
-        if pid is not None and pid != os.getpid() and _pid_alive(pid):
-            continue  # another process is writing it right now
+        if pid is not None and (pid == os.getpid() or _pid_alive(pid)):
+            continue  # a live writer (this process included: another thread) may be writing it right now
         try:
             tmp.unlink()
             removed.append(tmp.name)
