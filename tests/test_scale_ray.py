@@ -217,7 +217,9 @@ class Cluster:
 
     def embed(self, inputs: list[str], out: Path, *options: str, wait: bool = True):
         command = [sys.executable, "-m", "simvec", "embed", *inputs, "-o", str(out), "--engine", "ray"]
-        command += ["--address", "127.0.0.1:6379", "--workers", "2", *options]
+        command += ["--address", "127.0.0.1:6379", *options]
+        if "--workers" not in options:
+            command += ["--workers", "2"]
         if wait:
             return subprocess.run(self.enter + command, env=self.env, capture_output=True, text=True, timeout=300)
         return subprocess.Popen(self.enter + command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -314,6 +316,14 @@ def test_two_nodes_embed_exactly_the_local_vectors_and_name_corrupt_shards(clust
     assert redo.returncode == 0, redo.stderr
     assert "1 shards written, 3 skipped" in redo.stderr
     assert sorted(_output(out)[0]) == sorted(expected_ids)
+
+
+@pytest.mark.engine
+def test_more_workers_than_the_cluster_can_place_is_refused_not_a_wait(cluster, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"text": "hello"}\n')
+    result = cluster.embed([str(tmp_path / "in.jsonl")], tmp_path / "out", "--workers", "3")
+    assert result.returncode == 2
+    assert "3 workers of 1 thread(s) need 2.7 CPUs; the Ray cluster has 2" in result.stderr
 
 
 @pytest.mark.engine

@@ -230,8 +230,15 @@ def _run(
     say: Callable[[str], None],
 ) -> list[ShardResult]:
     """Run the Ray Data job over the pending shards, then verify each one and move it into place."""
+    import ray
     import ray.data
 
+    cpus, needed = ray.cluster_resources().get("CPU", 0), workers * (threads - 2 * IO_CPUS)
+    if needed > cpus:  # a fixed pool that cannot be placed would wait forever
+        raise InputError(
+            f"{workers} workers of {threads} thread(s) need {needed:g} CPUs; the Ray cluster has {cpus:g}: "
+            "lower --workers or add nodes"
+        )
     staging = out / "_staging" / uuid.uuid4().hex[:12]
     expected_dir, data_dir = staging / "expected", staging / "data"
     expected_dir.mkdir(parents=True)
