@@ -49,6 +49,7 @@ ENGINES = ("local", "ray")
 def embed(
     input: list[str] = typer.Argument(
         ...,
+        metavar="INPUT",
         help="Input file: .txt (a text per line), .jsonl, .csv or .parquet. With --engine ray: files or globs of "
         "shards.",
     ),
