@@ -141,6 +141,16 @@ def test_cli_no_cluster_is_a_clear_error_not_a_hang(tmp_path):
     assert result.returncode == 2, result.stderr
     assert f"simvec: error: no Ray cluster reachable at {address}" in result.stderr
 
+    # auto: the cluster recorded under Ray's temp dir, here an empty one (so no other Ray on the machine is found)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(PYTHONPATH=str(SRC), RAY_TMPDIR=str(tmp_path))
+    command = [sys.executable, "-m", "simvec", "embed", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out")]
+    result = subprocess.run(
+        command + ["--engine", "ray", "--address", "auto"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert "simvec: error: no Ray cluster reachable at auto: Could not find any running Ray instance" in result.stderr
+
 
 # ---------------------------------------------------------------- the two-node cluster
 
