@@ -241,9 +241,9 @@ class Cluster(LoopbackNamespace):
             time.sleep(1)
         raise AssertionError(f"the Ray nodes did not come up: see {self.base}/*.log")
 
-    def embed(self, inputs: list[str], out: Path, *options: str, wait: bool = True):
+    def embed(self, inputs: list[str], out: Path, *options: str, wait: bool = True, address: str = "127.0.0.1:6379"):
         command = [sys.executable, "-m", "simvec", "embed", *inputs, "-o", str(out), "--engine", "ray"]
-        command += ["--address", "127.0.0.1:6379", *options]
+        command += ["--address", address, *options]
         if "--workers" not in options:
             command += ["--workers", "2"]
         if wait:
@@ -330,12 +330,12 @@ def test_two_nodes_embed_exactly_the_local_vectors_and_name_corrupt_shards(clust
     cosine = np.sum(local * vectors, axis=1) / np.linalg.norm(local, axis=1) / np.linalg.norm(vectors, axis=1)
     assert cosine.min() >= 0.9999
 
-    # Resume: the verified shards are skipped; a damaged one is redone, and only it.
+    # Resume: the verified shards are skipped; a damaged one is redone, and only it (here through Ray Client).
     good = [str(tmp_path / "in" / f"part{k}.jsonl") for k in range(4)]
     again = cluster.embed(good, out, "--id-field", "id", "--keep-columns", "part")
     assert again.returncode == 0 and "4 skipped" in again.stderr and "0 shards written" in again.stderr
     next(iter(sorted(out.glob("part2-*/*.parquet")))).unlink()
-    redo = cluster.embed(good, out, "--id-field", "id", "--keep-columns", "part")
+    redo = cluster.embed(good, out, "--id-field", "id", "--keep-columns", "part", address="ray://127.0.0.1:10001")
     assert redo.returncode == 0, redo.stderr
     assert "1 shards written, 3 skipped" in redo.stderr
     assert sorted(_output(out)[0]) == sorted(expected_ids)

@@ -208,14 +208,34 @@ def embed_dataset(
     say(f"{len(shards)} shards: {len(shards) - len(pending)} already written and verified, {len(pending)} to embed")
     if pending:
         connect(address, num_cpus=None)
+        job = (pending, out, model, backend, workers, threads_per_worker, batch_size, options)
         try:
-            report.shards.extend(
-                _run(pending, out, model, backend, workers, threads_per_worker, batch_size, options, say)
-            )
+            if address is not None and address.startswith("ray://"):
+                # Ray Data needs its driver in the cluster (under Ray Client it fails in 2.60): run it in a task there
+                import ray
+
+                results = ray.get(ray.remote(num_cpus=0)(_run).remote(*job, _to_stderr))
+                for result in results:
+                    say(_result_line(result))
+            else:
+                results = _run(*job, say)
+            report.shards.extend(results)
         finally:
             disconnect()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _to_stderr(message: str) -> None:
+    """Progress of a job run inside the cluster: to its Ray worker log."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _result_line(result: ShardResult) -> str:
+    """The progress line of one finished shard."""
+    if result.status == "failed":
+        return f"FAILED {result.path}: {result.error}"
+    return f"wrote {result.rows} vectors of {result.path}"
 
 
 def _run(
