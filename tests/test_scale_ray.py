@@ -83,6 +83,19 @@ def test_a_changed_input_is_redone(tmp_path):
     assert verified_rows(directory, shard, {"backend": "onnx-int8"}) is None
 
 
+def test_onnx_threads_follow_omp_num_threads_as_ray_sets_it_per_actor(monkeypatch):
+    from simvec.encoders.onnx import physical_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = physical_cores()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert physical_cores() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "512")  # a cap, never more threads than usable cores
+    assert physical_cores() == cores
+    monkeypatch.setenv("OMP_NUM_THREADS", "auto")  # not a count: ignored
+    assert physical_cores() == cores
+
+
 def test_an_unreachable_address_is_refused_naming_it_within_the_timeout():
     import socket
 
