@@ -14,7 +14,8 @@
     ├── MissingDependencyError       an optional package is not installed; names the pip package (HTTP 501)
     ├── LimitExceeded                a documented limit (size, count, k) was exceeded (HTTP 413 or 422)
     └── Unavailable                  the server cannot take the request now: its queue is full (HTTP 429, with
-                                     Retry-After) or its model worker is down (HTTP 503)
+                                     Retry-After) or its model worker is down (HTTP 503); or an engine simvec
+                                     must reach (a Ray cluster) does not answer
 
 A `TypeError` or `KeyError` that is not in this tree is a bug in simvec: the CLI shows its traceback and the server
 answers 500. Classes that replace a built-in error also subclass it (`InputError` is a `ValueError`), so code written
