@@ -221,6 +221,7 @@ def test_auto_never_picks_int8_that_fails_the_check(card, int8_encoder, tmp_path
 
 
 def test_auto_is_the_default_explains_itself_and_picks_the_fastest_batch_invariant_backend(onnx_encoder, int8_encoder):
+    from simvec.encoders import auto
     from simvec.encoders.auto import Tolerance
 
     encoder = Encoder()
@@ -229,8 +230,21 @@ def test_auto_is_the_default_explains_itself_and_picks_the_fastest_batch_invaria
     assert details["backend"] in details["backend_reason"] and "tolerance" in details["backend_reason"]
     # static int8 passes the alone-vs-batch check that dynamic int8 failed; the pick is the fastest that passes
     assert report["onnx-int8"]["passed"] and report["onnx-int8"]["batch_cosine"] >= Tolerance().min_batch_cosine
-    passing = [name for name, result in report.items() if result["passed"]]
-    assert details["backend"] == max(passing, key=lambda name: report[name]["texts_per_s"])
+    passing = [name for name in auto.CANDIDATES if report[name]["passed"]]
+    seconds = {name: report[name]["seconds_per_round"] for name in passing}
+    assert details["backend"] == auto.pick_fastest(passing, seconds, Tolerance().switch_margin)
+    assert all(len(rounds) == auto.SPEED_ROUNDS for rounds in seconds.values())
+
+
+def test_auto_keeps_its_preference_unless_another_backend_is_clearly_faster():
+    """One slow round (a load spike) must not flip the choice; a consistent clear win must."""
+    from simvec.encoders.auto import pick_fastest
+
+    spiky = {"onnx-int8": [1.0, 1.0, 5.0, 1.0, 1.0], "onnx": [1.1, 1.0, 1.0, 1.05, 1.1], "torch": [0.95] * 5}
+    assert pick_fastest(["onnx-int8", "onnx", "torch"], spiky, margin=1.15) == "onnx-int8"
+    clear = {"onnx-int8": [2.0, 2.1, 1.9, 2.0, 2.2], "onnx": [1.0, 1.1, 1.0, 0.9, 1.0], "torch": [1.5] * 5}
+    assert pick_fastest(["onnx-int8", "onnx", "torch"], clear, margin=1.15) == "onnx"
+    assert pick_fastest(["torch"], clear, margin=1.15) == "torch"
 
 
 def test_int8_is_batch_invariant_on_mixed_lengths(int8_encoder, varied_texts):

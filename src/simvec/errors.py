@@ -17,8 +17,9 @@
     ├── StorageError                 a collection's files cannot be written now: disk full (HTTP 507), read-only
     │                                directory or I/O error (HTTP 503); names the collection and the real cause
     └── Unavailable                  the server cannot take the request now: its queue is full (HTTP 429, with
-                                     Retry-After), its model worker is down or a collection's write lock is held
-                                     past the busy timeout (HTTP 503)
+                                     Retry-After), its model worker is down, a collection's write lock is held
+                                     past the busy timeout (HTTP 503), or an engine simvec must reach (a Ray
+                                     cluster) does not answer
 
 A `TypeError` or `KeyError` that is not in this tree is a bug in simvec: the CLI shows its traceback and the server
 answers 500. Classes that replace a built-in error also subclass it (`InputError` is a `ValueError`), so code written

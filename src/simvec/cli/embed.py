@@ -42,10 +42,23 @@ def text_field_of(text_field: str, alias: str | None) -> str:
     return alias
 
 
+ENGINES = ("local", "ray")
+
+
 @app.command()
 def embed(
-    input: Path = typer.Argument(..., help="Input file: .txt (a text per line), .jsonl, .csv or .parquet."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output file: .npy (matrix) or .parquet (id, vector)."),
+    input: list[str] = typer.Argument(
+        ...,
+        metavar="INPUT",
+        help="Input file: .txt (a text per line), .jsonl, .csv or .parquet. With --engine ray: files or globs of "
+        "shards.",
+    ),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Output file: .npy (matrix) or .parquet (id, vector). With --engine ray: a directory of Parquet shards.",
+    ),
     text_field: str = TextFieldOption,
     text_field_alias: str = TextFieldAliasOption,
     id_field: str = typer.Option(None, "--id-field", help="Field holding an id (default: the line or row number)."),
@@ -65,10 +78,49 @@ def embed(
     chunk_tokens: int = typer.Option(256, "--chunk-tokens", help="With --chunk: tokens per chunk ([CLS]/[SEP] in)."),
     chunk_overlap: int = typer.Option(32, "--chunk-overlap", help="With --chunk: tokens shared by neighbours."),
     chunk_by: str = typer.Option("tokens", "--chunk-by", help="With --chunk: tokens or sentences."),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray Data job)."),
+    address: str = typer.Option(
+        None, "--address", help="With --engine ray: auto, host:port or ray://host:port (default: a local Ray)."
+    ),
+    workers: int = typer.Option(2, "--workers", help="With --engine ray: embedding actors (one Encoder each)."),
+    keep_columns: str = typer.Option(
+        None, "--keep-columns", help="With --engine ray: input columns to copy to the output, comma-separated."
+    ),
 ) -> None:
     """Embed every text of INPUT and write the vectors to OUTPUT (with --chunk: every chunk of every text)."""
     from simvec.encoders import Encoder
 
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}", param_hint="--engine")
+    if engine == "ray":
+        if chunk or precision != "float32" or cache_path is not None:
+            raise typer.BadParameter(
+                "--engine ray writes float32 vectors of whole texts and never uses the embedding cache: drop "
+                "--chunk, --precision and --cache-path",
+                param_hint="--engine",
+            )
+        _embed_on_ray(
+            input,
+            output,
+            address=address,
+            workers=workers,
+            model=model,
+            backend=backend,
+            text_field=text_field_of(text_field, text_field_alias),
+            id_field=id_field,
+            columns=[c.strip() for c in keep_columns.split(",") if c.strip()] if keep_columns else [],
+            prompt=prompt,
+            normalize=normalize,
+            truncate_dim=truncate_dim,
+            batch_size=batch_size,
+            errors=errors,
+        )
+        return
+    if len(input) != 1 or address is not None or keep_columns is not None:
+        raise typer.BadParameter(
+            "several inputs, --address and --keep-columns need --engine ray", param_hint="--engine"
+        )
+    input = Path(input[0])
     if output.suffix.lower() not in (".npy", ".parquet"):
         raise typer.BadParameter(
             f"unknown output extension {output.suffix or '(none)'!r}; use .npy or .parquet", param_hint="--output"
@@ -115,6 +167,24 @@ def embed(
         + (f"; {stats.cache_hits} from the cache" if stats and stats.cache_hits else ""),
         err=True,
     )
+
+
+def _embed_on_ray(inputs: list[str], out_dir: Path, **options: object) -> None:
+    """Run the Ray Data job; list every shard that failed and exit 1 if any did."""
+    from simvec.scale import embed_dataset
+
+    report = embed_dataset(inputs, out_dir, progress=lambda message: typer.echo(message, err=True), **options)
+    written = sum(1 for s in report.shards if s.status == "written")
+    skipped = sum(1 for s in report.shards if s.status == "skipped")
+    typer.echo(
+        f"{report.rows} vectors in {out_dir}: {written} shards written, {skipped} skipped (already verified), "
+        f"{len(report.failed)} failed, in {report.seconds:.1f} s",
+        err=True,
+    )
+    if report.failed:
+        for shard in report.failed:
+            typer.echo(f"simvec: failed shard {shard.path}: {shard.error}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

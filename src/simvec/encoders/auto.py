@@ -32,7 +32,8 @@ from simvec.errors import ModelError, SimvecError
 from simvec.vectors.similarity import l2_normalize, paired
 
 CANDIDATES = ("onnx-int8", "onnx", "torch")
-DECISION_VERSION = "4"  # 4: onnx-int8 became static (batch-invariant)
+DECISION_VERSION = "5"  # 4: onnx-int8 became static (batch-invariant); 5: interleaved speed rounds, margin
+SPEED_ROUNDS = 5
 
 # Built-in check: pairs spanning paraphrase, related and unrelated meaning, short and long, a few scripts.
 CHECK_PAIRS = [
@@ -80,17 +81,32 @@ class Tolerance:
     min_cosine: float = 0.98  # every text's vector vs torch's
     max_pair_delta: float = 0.05  # largest change of a pair's cosine similarity vs torch
     min_batch_cosine: float = 0.9999  # a text embedded alone vs inside a batch: same text, same vector
+    switch_margin: float = 1.15  # a later candidate must be this much faster (median ratio) to be preferred
 
 
 def _vectors(backend: Backend, texts: list[str]) -> np.ndarray:
     return l2_normalize(backend.embed(texts, 16)[0])
 
 
-def _texts_per_second(backend: Backend, texts: list[str], repeats: int = 3) -> float:
-    """Best of a few runs: on a shared machine the minimum time is the least noisy estimate of speed."""
-    backend.embed(texts[:4], 4)  # warm-up (first-run allocations, kernel selection)
-    best = min(_timed(backend, texts) for _ in range(repeats))
-    return len(texts) / best
+def interleaved_seconds(backends: dict[str, Backend], texts: list[str], rounds: int = SPEED_ROUNDS) -> dict[str, list]:
+    """Seconds per round for each backend, every backend once per round in rotating order (same-moment load)."""
+    names = list(backends)
+    for backend in backends.values():
+        backend.embed(texts[:4], 4)  # warm-up (first-run allocations, kernel selection)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            seconds[name].append(_timed(backends[name], texts))
+    return seconds
+
+
+def pick_fastest(passing: list[str], seconds: dict[str, list[float]], margin: float) -> str:
+    """The first of `passing` (preference order) unless a later one is faster by `margin` (median per-round ratio)."""
+    chosen = passing[0]
+    for name in passing[1:]:
+        if float(np.median(np.divide(seconds[chosen], seconds[name]))) >= margin:
+            chosen = name
+    return chosen
 
 
 def _timed(backend: Backend, texts: list[str]) -> float:
@@ -143,10 +159,13 @@ def evaluate_candidates(card: ModelCard, tolerance: Tolerance) -> tuple[dict, di
             "min_cosine": round(min_cosine, 6),
             "max_pair_delta": round(pair_delta, 6),
             "batch_cosine": round(batch_cosine, 6),
-            "texts_per_s": round(_texts_per_second(backend, texts), 1),
         }
+    seconds = interleaved_seconds(loaded, texts)
+    for name, rounds in seconds.items():
+        report[name]["texts_per_s"] = round(len(texts) / float(np.median(rounds)), 1)
+        report[name]["seconds_per_round"] = [round(t, 5) for t in rounds]
     passing = [n for n in CANDIDATES if report[n]["passed"]]
-    chosen = max(passing, key=lambda n: report[n]["texts_per_s"])
+    chosen = pick_fastest(passing, seconds, tolerance.switch_margin)
     return {
         "chosen": chosen,
         "reason": _reason(chosen, report, tolerance),
@@ -167,9 +186,10 @@ def _summary(name: str, result: dict) -> str:
 
 def _reason(chosen: str, report: dict, tolerance: Tolerance) -> str:
     return (
-        f"{chosen} is the fastest backend within tolerance of torch on the built-in check "
+        f"{chosen} is the first backend within tolerance of torch on the built-in check "
         f"(min cosine ≥ {tolerance.min_cosine}, pair Δ ≤ {tolerance.max_pair_delta}, "
-        f"alone-vs-batch cosine ≥ {tolerance.min_batch_cosine}): "
+        f"alone-vs-batch cosine ≥ {tolerance.min_batch_cosine}) in the order {', '.join(CANDIDATES)} "
+        f"that no later one beats by ×{tolerance.switch_margin} (median of {SPEED_ROUNDS} interleaved rounds): "
         + "; ".join(_summary(n, r) for n, r in report.items())
     )
 

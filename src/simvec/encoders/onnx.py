@@ -42,6 +42,10 @@ def physical_cores() -> int:
     except ImportError:
         cores = None
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    # OMP_NUM_THREADS caps it as it caps torch: Ray sets it to an actor's CPUs, so actors sharing a node do not contend
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    if limit.isdigit() and int(limit) > 0:
+        usable = min(usable, int(limit))
     return max(1, min(cores or usable, usable))
 
 
