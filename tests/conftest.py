@@ -50,6 +50,25 @@ def encoder():
     return Encoder()
 
 
+@pytest.fixture()
+def fresh_embedding_cache(tmp_path, monkeypatch, encoder) -> Path:
+    """An empty embedding cache in SIMVEC_CACHE_DIR that still shares the session's model artifacts.
+
+    The ONNX export, its int8 calibration and the `auto` decision live in the same directory as the embedding
+    cache; linking them keeps a test that needs a cold embedding cache from re-exporting the model (~30 s).
+    """
+    from simvec.encoders.artifacts import cache_dir
+
+    shared = cache_dir()
+    fresh = tmp_path / "cache"
+    fresh.mkdir()
+    for entry in shared.iterdir():
+        if entry.is_dir() and entry.name in ("onnx", "onnx-int8", "auto", "static"):
+            (fresh / entry.name).symlink_to(entry, target_is_directory=True)
+    monkeypatch.setenv("SIMVEC_CACHE_DIR", str(fresh))
+    return fresh
+
+
 @pytest.fixture(scope="session")
 def exact_encoder():
     """fp32 ONNX: torch's vectors to 1e-4, for tests whose thresholds reproduce reference numbers exactly."""

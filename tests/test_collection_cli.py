@@ -27,8 +27,7 @@ def run(capsys, *argv):
 
 
 @pytest.fixture()
-def built(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("SIMVEC_CACHE_DIR", str(tmp_path / "cache"))
+def built(tmp_path, capsys, fresh_embedding_cache):
     source = tmp_path / "docs.jsonl"
     source.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
     path = tmp_path / "c"
@@ -123,8 +122,7 @@ def test_errors_are_one_line(built, capsys, tmp_path):
     assert code == 2 and "bad.jsonl:2: missing field 'text'" in err
 
 
-def test_a_broken_jsonl_line_says_how_many_were_committed_and_how_to_resume(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("SIMVEC_CACHE_DIR", str(tmp_path / "cache"))
+def test_a_broken_jsonl_line_says_how_many_were_committed_and_how_to_resume(tmp_path, capsys, fresh_embedding_cache):
     source = tmp_path / "docs.jsonl"
     lines = [json.dumps(d) for d in DOCS[:3]] + ['{"id": "broken", "text": ']
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
