@@ -10,12 +10,13 @@ The semantics follow the native store (measured on Milvus Lite, asserted in test
 are type-strict (2020 never equals "2020"), True/False compare as 1/0, a missing field equals None. Milvus has
 three-valued logic (a comparison with a missing key is null, and `not null` is null), so `$ne` and `$nin`
 add `meta[f] is null or ...` to match documents without the field, as the native store does. A field name
-Milvus cannot address exactly (a backslash, '/', '~' or a control character) is refused with a FilterError
+Milvus cannot address exactly (a backslash, '/', '~', a brace or a control character) is refused with a FilterError
 saying so, never dropped.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,8 @@ import numpy as np
 from simvec.errors import FilterError
 from simvec.store.filters import COMPARISONS, parse_filter
 
-_UNSAFE_FIELD = set("\\/~") | {chr(c) for c in range(32)}
+_UNSAFE_FIELD = set("\\/~{}") | {chr(c) for c in range(32)}  # braces: template placeholders are {name}
+_PLACEHOLDER = re.compile(r"\{(p\d+)\}")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -38,10 +40,8 @@ class Expression:
 
     def render(self) -> str:
         """The expression with each parameter written as a literal (for Milvus Lite, which has no templates)."""
-        text = self.template
-        for name in sorted(self.params, key=len, reverse=True):  # p10 before p1
-            text = text.replace("{" + name + "}", literal(self.params[name]))
-        return text
+        # One pass: a value that looks like a placeholder is written as text, never substituted again.
+        return _PLACEHOLDER.sub(lambda found: literal(self.params[found[1]]), self.template)
 
 
 def literal(value: Any) -> str:
