@@ -186,6 +186,7 @@ def open_milvus(path: Path, local: SQLiteStore, model: str | Path | Encoder | No
                 f"collection {path}: Milvus collection {name!r} at {uri!r} was created by model "
                 f"{json.loads(kept).get('model')!r}, but {DB_NAME} says {local.settings['encoder'].get('model')!r}"
             )
+        store._call("load the collection", client.load_collection, name)  # Lite releases it when a process ends
     except Exception:
         store.close()
         raise
