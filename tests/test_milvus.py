@@ -100,9 +100,11 @@ def test_compression_maps_to_milvus_index_types_that_really_exist(tmp_path):
     with pytest.raises(CollectionError, match="compression .* has no Milvus index type.*binary codes need a binary"):
         Collection.create(tmp_path / "bin", backend="milvus", compression="binary")
     assert not (tmp_path / "pq" / "collection.db").exists()
-    with Collection.open(tmp_path / "c0") as collection:
-        with pytest.raises(CollectionError, match="not available on the milvus backend"):
-            collection.set_compression("int8")
+    with (
+        Collection.open(tmp_path / "c0") as collection,
+        pytest.raises(CollectionError, match="not available on the milvus backend"),
+    ):
+        collection.set_compression("int8")
 
 
 @pytest.mark.engine
