@@ -15,6 +15,8 @@ DATA_DIR = Path(os.environ.get("SIMVEC_DATA", REPO.parent / "shared" / "data"))
 
 
 MODEL_FIXTURES = {"encoder", "exact_encoder", "reference_model"}
+# The collection backends parametrised tests run on; Milvus Lite runs in-process but is an external engine.
+BACKENDS = ["native", pytest.param("milvus", marks=pytest.mark.engine)]
 
 
 def pytest_collection_modifyitems(items):
@@ -34,6 +36,12 @@ def _model_marker_is_honest(request, monkeypatch):
             raise AssertionError(f"{request.node.nodeid} loads the model: mark it with pytest.mark.model")
 
         monkeypatch.setattr(encoder.Encoder, "__init__", refuse)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """The collection backend of a parametrised test: "native" (SQLite + FAISS) or "milvus" (Milvus Lite, per test)."""
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,11 @@ DOCS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
+@pytest.fixture(scope="module", params=["native", pytest.param("milvus", marks=pytest.mark.engine)])
+def collection(tmp_path_factory, request):
+    """The same documents on both backends: every filter below must select the same ids on each."""
     rng = np.random.default_rng(1)
-    collection = Collection.create(tmp_path_factory.mktemp("filters") / "c")
+    collection = Collection.create(tmp_path_factory.mktemp("filters") / "c", backend=request.param)
     collection.add(
         [f"document {i}" for i, _ in DOCS],
         ids=[i for i, _ in DOCS],
@@ -85,8 +86,8 @@ def test_field_names_are_parameters_too(collection):
     assert "OR 1=1" not in sql and "x' OR 1=1" in params[0]
 
 
-def test_filters_apply_in_keyword_and_hybrid_modes(tmp_path, encoder):
-    with Collection.create(tmp_path / "c", model=encoder) as collection:
+def test_filters_apply_in_keyword_and_hybrid_modes(tmp_path, encoder, backend):
+    with Collection.create(tmp_path / "c", model=encoder, backend=backend) as collection:
         collection.add(
             ["red apples are sweet", "red cars are fast", "green apples are sour"],
             ids=["1", "2", "3"],
@@ -123,8 +124,8 @@ def test_bad_filters_show_the_bad_part(collection, filter, shown):
     assert str(info.value).startswith("invalid filter:")
 
 
-def test_bad_filter_is_reported_even_on_an_empty_collection(tmp_path):
-    with Collection.create(tmp_path / "empty") as empty:
+def test_bad_filter_is_reported_even_on_an_empty_collection(tmp_path, backend):
+    with Collection.create(tmp_path / "empty", backend=backend) as empty:
         assert empty.search(np.ones(DIM), k=3, filter={"a": 1}) == []
         with pytest.raises(FilterError, match=r"\$bad"):
             empty.search(np.ones(DIM), k=3, filter={"a": {"$bad": 1}})

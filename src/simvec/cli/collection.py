@@ -67,6 +67,12 @@ def create(
     ),
     chunk_tokens: int = typer.Option(None, "--chunk-tokens", help="Chunked collection: tokens per chunk (256)."),
     chunk_overlap: int = typer.Option(None, "--chunk-overlap", help="Chunked collection: tokens shared (32)."),
+    backend: str = typer.Option(
+        "native", "--backend", help="native (SQLite + FAISS in PATH) or milvus (documents in Milvus at --uri)."
+    ),
+    uri: str = typer.Option(
+        None, "--uri", help="--backend milvus: a Milvus Lite file (default PATH/milvus.db) or http://host:19530."
+    ),
 ) -> None:
     """Create an empty collection at PATH for a model."""
     from simvec.store import Collection
@@ -90,9 +96,12 @@ def create(
         index_params=index_params,
         multivector=multivector,
         chunking=chunking,
+        backend=backend,
+        uri=uri,
     ) as collection:
+        where = f", in Milvus at {uri or collection.backend['uri']}" if backend == "milvus" else ""
         typer.echo(
-            f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric})",
+            f"created {path} (model {collection.model_id}, dimension {collection.dimension}, index {index}, metric {metric}{where})",
             err=True,
         )
 

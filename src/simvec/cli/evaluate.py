@@ -75,6 +75,12 @@ def eval_retrieval(
     finetuned: Path = typer.Option(None, "--finetuned", help="With --adapt-on: evaluate this fine-tuned model."),
     truncate_dim: int = typer.Option(None, "--truncate-dim", help="With --adapt-on: Matryoshka-truncate vectors."),
     seed: int = typer.Option(0, help="With --adapt-on: seed of the half/half split and of training."),
+    backend: str = typer.Option(
+        "native", "--backend", help="native, or milvus (a Milvus copy of the cached corpus vectors, FLAT index)."
+    ),
+    uri: str = typer.Option(
+        None, "--uri", help="--backend milvus: a Milvus server (default: Milvus Lite in the cache)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """nDCG@10, MRR@10, Recall@100 and MAP@100 (pytrec_eval); dense mode adds HNSW recall@10 vs exact."""
@@ -101,7 +107,14 @@ def eval_retrieval(
         raise typer.BadParameter(f"unknown mode {mode!r}; valid: {', '.join(EVAL_MODES)}, all", param_hint="--mode")
     modes = MODES if mode == "all" else (mode,)
     results = evaluate_retrieval(
-        data, modes=modes, model=model, split=split, cache_dir=cache_dir, multivector=multivector
+        data,
+        modes=modes,
+        model=model,
+        split=split,
+        cache_dir=cache_dir,
+        multivector=multivector,
+        backend=backend,
+        uri=uri,
     )
     if as_json:
         print_json({"results": [r.as_dict() for r in results]})

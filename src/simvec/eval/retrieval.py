@@ -20,7 +20,7 @@ import pytrec_eval
 from simvec.encoders import Encoder
 from simvec.encoders.artifacts import cache_dir
 from simvec.eval.readers import BeirData, read_beir
-from simvec.store import Collection
+from simvec.store import Collection, CollectionError
 from simvec.types import MODES, Mode, one_of
 
 EVAL_MODES = (*MODES, "multivector")  # "all" runs MODES; multivector builds a second, larger collection
@@ -84,6 +84,25 @@ def build_collection(
         )
         ids = list(data.corpus)
         collection.add([data.corpus[i] for i in ids], ids=ids, batch_size=batch_size, show_progress=show_progress)
+    return collection
+
+
+def milvus_copy(
+    native: Collection, path: Path, uri: str | None, encoder: Encoder, batch_size: int = 2000
+) -> Collection:
+    """The corpus in a Milvus collection at `path` (beside the native one, same digest), from the native collection's
+    stored vectors: nothing is embedded again, and a re-run finds every document unchanged (content hash)."""
+    with open(path.parent / f"{path.name}.lock", "a") as lock:  # one builder at a time, as in build_collection
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        collection = (
+            Collection.open(path, model=encoder)
+            if (path / "collection.db").exists()
+            else Collection.create(path, model=encoder, index="flat", backend="milvus", uri=uri)
+        )
+        ids, vectors = native.matrix()
+        texts = [document.text for document in native.get(ids)]
+        collection.add(texts, ids=ids, vectors=vectors, batch_size=batch_size)
+        collection.refresh()  # flushed, loaded, and the FLAT index checked
     return collection
 
 
@@ -171,12 +190,19 @@ def evaluate_retrieval(
     cache_dir: str | Path | None = None,
     show_progress: bool | None = None,
     multivector: str = "tokens",
+    backend: str = "native",
+    uri: str | None = None,
 ) -> list[RetrievalResult]:
     """Evaluate each search mode on a BEIR dataset; dense mode also reports HNSW recall@10 vs exact.
 
     Mode "multivector" builds a multi-vector collection of the corpus (`multivector`: "tokens" or "chunks") and
-    reports FDE -> MaxSim search (see `evaluate_multivector`).
+    reports FDE -> MaxSim search (see `evaluate_multivector`). `backend="milvus"` searches a Milvus copy of the
+    corpus (FLAT index, so dense search is exact; `uri`: a server, default a Milvus Lite file in the cache) filled
+    from the native collection's cached vectors; HNSW recall@10 is then not measured.
     """
+    one_of(backend, ("native", "milvus"), "backend")
+    if backend == "native" and uri is not None:
+        raise CollectionError("uri is for backend='milvus'")
     for mode in modes:
         one_of(mode, EVAL_MODES, "mode")
     one_of(multivector, ("tokens", "chunks"), "multivector kind")
@@ -192,7 +218,11 @@ def evaluate_retrieval(
         modes = tuple(m for m in modes if m != "multivector")
         if not modes:
             return results
-    with build_collection(data, path, encoder, show_progress=show_progress) as collection:
+    collection = build_collection(data, path, encoder, show_progress=show_progress)
+    if backend == "milvus":
+        with collection:
+            collection = milvus_copy(collection, path.with_name(f"{path.name}-milvus"), uri, encoder)
+    with collection:
         query_vectors = encoder.encode_queries(texts, show_progress=False)
         for mode in modes:
             if mode == "dense":
@@ -206,8 +236,13 @@ def evaluate_retrieval(
                 len(data.corpus),
                 score_run(data.qrels, trec_run(hits, query_ids, RUN_DEPTH)),
             )
-            if mode == "dense":
+            if mode == "dense" and backend == "native":
                 result.hnsw_recall_at_10 = hnsw_recall_at_10(path, encoder, query_vectors, hits)
-            result.extra = {"model": encoder.model_id, "collection": str(path), "exact": mode == "dense"}
+            result.extra = {
+                "model": encoder.model_id,
+                "collection": str(collection.path),
+                "exact": mode == "dense",
+                "backend": collection.settings.get("backend") or "native",
+            }
             results.append(result)
     return results

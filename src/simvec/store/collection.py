@@ -41,6 +41,7 @@ from simvec.vectors.compression_spec import CompressionSpec
 
 DB_NAME = "collection.db"
 INDEX_CHOICES = ("auto", "flat", "hnsw", "ivf")
+BACKENDS = ("native", "milvus")
 MAX_K = 10_000
 MAX_QUERIES = 100_000
 MAX_BATCH_SIZE = 10_000
@@ -66,6 +67,32 @@ class PendingAdd:
 
 def _model_card(model: str | Path | Encoder | None) -> ModelCard:
     return model.card if isinstance(model, Encoder) else resolve_model(model)
+
+
+def _create_milvus(
+    path: Path,
+    card: ModelCard,
+    model: str | Path | Encoder | None,
+    index: str,
+    metric: str,
+    index_params: IndexParams | dict | None,
+    indexed_fields: Sequence[str] | None,
+    multivector: str | dict | None,
+    chunking: dict | None,
+    **options: object,
+) -> Collection:
+    from simvec.store.milvus_collection import create_milvus  # pymilvus is an optional dependency
+
+    settings = {
+        "encoder": validate.model_identity(card),
+        "dimension": card.dimension,
+        "metric": metric,
+        "index": index,
+        "index_params": IndexParams.parse(index_params).as_dict(),
+        "indexed_fields": indexed_field_names(indexed_fields),
+        "multivector": multivector or chunking,
+    }
+    return create_milvus(path, card, model, settings, **options)
 
 
 class Collection(CollectionTasks):
@@ -103,6 +130,8 @@ class Collection(CollectionTasks):
         indexed_fields: Sequence[str] | None = None,
         multivector: str | dict | None = None,
         chunking: dict | None = None,
+        backend: str = "native",
+        uri: str | None = None,
     ) -> Collection:
         """Create an empty collection directory at `path` for `model` (default: the bundled model).
 
@@ -118,7 +147,13 @@ class Collection(CollectionTasks):
         alone implies it: {"max_tokens": 256, "overlap": 32, "by": "tokens"|"sentences"}), or a dict with `kind`,
         `chunking`, `fde` (FDEConfig fields), `candidates`, `storage` ("float16"/"int8"). Dense search then finds
         `candidates` documents by their MUVERA FDEs and reranks them by exact MaxSim (see simvec.store.multivector).
+        `backend`: "native" (SQLite + FAISS in `path`) or "milvus" (documents in Milvus at `uri`: a Milvus Lite file,
+        default `path`/milvus.db, or a server "http://host:19530"; see simvec.store.milvus_collection).
         """
+        if backend not in BACKENDS:
+            raise CollectionError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        if uri is not None and backend == "native":
+            raise CollectionError("uri is for backend='milvus'; a native collection lives in its directory")
         if index not in INDEX_CHOICES:
             raise CollectionError(f"unknown index {index!r}; valid: {', '.join(INDEX_CHOICES)}")
         if metric not in COLLECTION_METRICS:
@@ -129,6 +164,22 @@ class Collection(CollectionTasks):
         if path.exists() and not path.is_dir():
             raise CollectionError(f"{path} exists and is not a directory")
         card = _model_card(model)
+        if backend == "milvus":
+            return _create_milvus(
+                path,
+                card,
+                model,
+                index,
+                metric,
+                index_params,
+                indexed_fields,
+                multivector,
+                chunking,
+                uri=uri,
+                compression=compression,
+                rescore=rescore,
+                rescore_multiplier=rescore_multiplier,
+            )
         spec = validate.compression_spec(compression, card.dimension, index, rescore, rescore_multiplier)
         params = IndexParams.parse(index_params)
         fields = indexed_field_names(indexed_fields)
@@ -176,7 +227,12 @@ class Collection(CollectionTasks):
                 f"{path}: collection format {version} is newer than this simvec supports ({schema.FORMAT_VERSION});"
                 " upgrade simvec to open it"
             )
-        collection = cls(path, store, model, index)
+        if "backend" in store.settings:  # kept in Milvus: collection.db holds only the settings
+            from simvec.store.milvus_collection import open_milvus  # pymilvus is an optional dependency
+
+            collection = open_milvus(path, store, model, index)
+        else:
+            collection = cls(path, store, model, index)
         if model is not None:
             collection._check_model(_model_card(model))
         return collection

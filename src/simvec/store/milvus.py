@@ -1,0 +1,347 @@
+"""`MilvusStore`: a collection's documents, vectors and metadata in Milvus (Lite embedded, or a server by URI).
+
+Milvus keeps one entity per document: `id` (primary key), `text` (with Milvus' BM25 function writing `sparse`),
+`meta` (JSON, filtered by `simvec.store.milvus_filters`), `meta_json` (the canonical JSON the content-hash check
+compares), `hash`, `seq` (insertion order) and `vector`. Milvus answers dense and keyword queries itself.
+
+The settings (encoder, metric, index, where the Milvus collection is) stay in the collection directory's
+`collection.db`, as for a native collection, and `write()` holds its write lock and bumps its generation, so
+writers are serialised the same way. Milvus has no multi-row transactions: a batch is one upsert call.
+Labels are document ids (strings): Milvus keys entities by id, and nothing derived is kept beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+
+from simvec.errors import CollectionError, MissingDependencyError
+from simvec.store.milvus_filters import Expression, compile_milvus
+from simvec.store.protocol import StoredRow
+from simvec.store.sqlite import SQLiteStore
+
+MAX_TEXT_BYTES = 65_535  # Milvus' VARCHAR limit
+MAX_ID_BYTES = 4_096  # MAX_ID_CHARS (1,024) characters of up to 4 UTF-8 bytes
+CONNECT_TIMEOUT = 10.0  # seconds to reach a server before the URI is reported unreachable
+METRICS = {"cosine": "COSINE", "dot": "IP", "euclidean": "L2"}
+INDEX_TYPES = {"auto": "FLAT", "flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT"}
+# What Milvus Lite 3.2 builds (measured): the rest is accepted by create_index and fails at load.
+LITE_INDEX_TYPES = {"FLAT", "HNSW", "HNSW_SQ", "IVF_FLAT", "IVF_SQ8"}
+FIELDS = ["id", "text", "meta_json", "hash", "seq"]
+PAGE = 1_000
+NLIST = 128  # IVF lists; searches probe max(8, NLIST // 8) unless nprobe says otherwise, as native IVF does
+
+
+def is_lite(uri: str) -> bool:
+    """A local file URI (Milvus Lite) rather than a server address."""
+    return not uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:"))
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """The Milvus index of a collection: its type and build parameters."""
+
+    index_type: str
+    params: dict
+
+    @property
+    def exact(self) -> bool:
+        return self.index_type == "FLAT"
+
+
+def index_plan(index: str, spec: dict | None, lite: bool, hnsw_m: int, ef_construction: int) -> IndexPlan:
+    """The Milvus index for a simvec index choice and compression, or a CollectionError saying what has none."""
+    kind = INDEX_TYPES[index]
+    if spec:
+        codec = spec.get("codec")
+        plain = not spec.get("truncate_dim") and not spec.get("pca_dim") and spec.get("rotation", "none") == "none"
+        if codec == "int8" and plain and spec.get("rescore", "none") in ("none", "float32"):
+            # int8 scalar quantisation: HNSW_SQ (graph over SQ8 codes; rescore float32 = Milvus' refine step)
+            # or IVF_SQ8 (inverted lists of SQ8 codes) for flat/ivf choices.
+            if index == "hnsw" or spec.get("rescore") == "float32":
+                extra = {"refine": True, "refine_type": "FP32"} if spec.get("rescore") == "float32" else {}
+                kind, built = "HNSW_SQ", {"M": hnsw_m, "efConstruction": ef_construction, "sq_type": "SQ8", **extra}
+                return IndexPlan(kind, built)
+            return IndexPlan("IVF_SQ8", {"nlist": NLIST})
+        if codec == "pq" and plain and spec.get("rescore", "none") == "none":
+            if lite:
+                raise CollectionError(
+                    "compression 'pq' maps to Milvus' IVF_PQ, which Milvus Lite does not build; use a Milvus server "
+                    "(uri='http://host:19530') or compression='int8'"
+                )
+            return IndexPlan("IVF_PQ", {"nlist": NLIST, "m": spec["pq_m"], "nbits": 8})
+        raise CollectionError(
+            f"compression {spec!r} has no Milvus index type: the milvus backend maps 'int8' (HNSW_SQ / IVF_SQ8, "
+            "rescore 'float32' as HNSW_SQ refine) and 'pq<m>' (IVF_PQ, servers only); binary codes need a binary "
+            "vector field, and truncation, PCA and int8 rescoring have no Milvus equivalent"
+        )
+    if kind == "HNSW":
+        return IndexPlan(kind, {"M": hnsw_m, "efConstruction": ef_construction})
+    if kind == "IVF_FLAT":
+        return IndexPlan(kind, {"nlist": NLIST})
+    return IndexPlan(kind, {})
+
+
+_CLIENTS: dict[str, list] = {}  # uri -> [client, users]: one client per Lite file per process
+
+
+def connect(uri: str) -> object:
+    """A MilvusClient for `uri` (shared within the process), or a CollectionError naming the URI."""
+    try:
+        from pymilvus import MilvusClient
+    except ImportError:
+        raise MissingDependencyError(
+            "the milvus backend needs pymilvus and milvus-lite: pip install 'simvec[scale]'"
+        ) from None
+    entry = _CLIENTS.get(uri)
+    if entry is None:
+        try:
+            client = MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
+            client.list_collections()
+        except Exception as exc:  # pymilvus raises MilvusException, grpc errors or OSError by transport
+            raise CollectionError(f"cannot reach Milvus at {uri!r}: {str(exc).strip()[:300]}") from None
+        entry = _CLIENTS[uri] = [client, 0]
+    entry[1] += 1
+    return entry[0]
+
+
+def disconnect(uri: str) -> None:
+    """Release one user of the shared client; the last one closes it."""
+    entry = _CLIENTS.get(uri)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] <= 0:
+        del _CLIENTS[uri]
+        entry[0].close()
+
+
+class MilvusStore:
+    """The `Store` of a collection kept in Milvus; settings and the writers' lock stay in `collection.db`."""
+
+    def __init__(self, settings_store: SQLiteStore, client: object, uri: str, name: str) -> None:
+        self.local = settings_store
+        self.conn = settings_store.conn  # calibration and adapters look here for their (absent) tables
+        self.settings = settings_store.settings
+        self.client, self.uri, self.name = client, uri, name
+        self.lite = is_lite(uri)
+        self.dimension = int(self.settings["dimension"])
+        self._seq = 0
+
+    # ---- lifecycle, transactions, settings -------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the settings database and release the Milvus client (idempotent)."""
+        if self.local.conn is not None:
+            self.local.close()
+            self.conn = None
+            disconnect(self.uri)
+
+    def migrate(self) -> int:
+        return self.local.migrate()
+
+    def read(self) -> AbstractContextManager[None]:
+        """Milvus reads are Strong-consistency queries; there is no snapshot spanning several of them."""
+        return nullcontext()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """Holds collection.db's write lock (one writer at a time) and bumps the generation."""
+        with self.local.write():
+            yield
+
+    def set_setting(self, key: str, value: object) -> None:
+        self.local.set_setting(key, value)
+
+    def generation(self) -> int:
+        return self.local.generation()
+
+    def count(self) -> int:
+        rows = self._call("count", self.client.query, self.name, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def _call(self, what: str, fn: object, *args: object, **kwargs: object) -> object:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # pymilvus wraps server errors as MilvusException; transport errors vary
+            if type(exc).__name__ not in ("MilvusException", "MilvusUnavailableException", "_InactiveRpcError"):
+                raise
+            raise CollectionError(
+                f"Milvus at {self.uri!r} (collection {self.name!r}) failed to {what}: {str(exc).strip()[:300]}"
+            ) from None
+
+    def _filter(self, expression: Expression, extra: str = "") -> dict:
+        """The filter keyword arguments: a template with params on a server, literals on Lite (no templates)."""
+        if not expression.template:
+            return {"filter": extra}
+        if self.lite:
+            text = expression.render()
+            return {"filter": f"({extra}) and ({text})" if extra else text}
+        text = f"({extra}) and ({expression.template})" if extra else expression.template
+        return {"filter": text, "filter_params": expression.params}
+
+    # ---- documents -------------------------------------------------------------------------------
+
+    def _get(self, ids: Sequence[str], fields: list[str]) -> list[dict]:
+        found: list[dict] = []
+        for start in range(0, len(ids), PAGE):
+            found += self._call(
+                "get documents", self.client.get, self.name, ids=list(ids[start : start + PAGE]), output_fields=fields
+            )
+        return found
+
+    def contains(self, doc_id: str) -> bool:
+        return bool(self._get([doc_id], ["id"]))
+
+    def stored(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """id -> (content hash, metadata JSON) of the stored documents among `ids`."""
+        return {row["id"]: (row["hash"], row["meta_json"]) for row in self._get(ids, ["id", "hash", "meta_json"])}
+
+    def _entity(self, doc_id: str, text: str | None, meta_json: str, digest: str, seq: int, vector: np.ndarray) -> dict:
+        if len(doc_id.encode()) > MAX_ID_BYTES:
+            raise CollectionError(f"id {doc_id[:40]!r}... is longer than Milvus' {MAX_ID_BYTES} bytes")
+        if text is not None and len(text.encode()) > MAX_TEXT_BYTES:
+            raise CollectionError(f"document {doc_id!r}: text is longer than Milvus' {MAX_TEXT_BYTES:,} bytes")
+        return {
+            "id": doc_id,
+            "text": text,
+            "meta": json.loads(meta_json),
+            "meta_json": meta_json,
+            "hash": digest,
+            "seq": seq,
+            "vector": np.asarray(vector, dtype=np.float32).tolist(),
+        }
+
+    def _next_seq(self, n: int) -> int:
+        # Insertion order across processes without a counter round trip: nanoseconds, strictly increasing here.
+        start = max(time.time_ns(), self._seq + 1)
+        self._seq = start + n
+        return start
+
+    def upsert(self, rows: Sequence[StoredRow], replaced: Sequence[str]) -> None:
+        """Write `rows` (a replaced id gets a new position at the end, as in the native store)."""
+        if not rows:
+            return
+        seq = self._next_seq(len(rows))
+        entities = [self._entity(r.id, r.text, r.metadata, r.hash, seq + i, r.vector) for i, r in enumerate(rows)]
+        self._call("upsert", self.client.upsert, self.name, entities)
+
+    def set_metadata(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Replace the metadata JSON of (id, metadata) pairs, keeping text, vector and position."""
+        if not pairs:
+            return
+        current = {row["id"]: row for row in self._get([doc_id for doc_id, _ in pairs], [*FIELDS, "vector"])}
+        entities = [
+            self._entity(doc_id, row["text"], meta, row["hash"], row["seq"], row["vector"])
+            for doc_id, meta in pairs
+            if (row := current.get(doc_id)) is not None
+        ]
+        self._call("upsert", self.client.upsert, self.name, entities)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete documents by id; returns how many existed."""
+        existing = [row["id"] for row in self._get(ids, ["id"])]
+        if existing:
+            self._call("delete", self.client.delete, self.name, ids=existing)
+        return len(existing)
+
+    def get(self, ids: Sequence[str], include_vectors: bool) -> dict[str, tuple[str | None, dict, np.ndarray | None]]:
+        fields = [*FIELDS, "vector"] if include_vectors else FIELDS
+        return {
+            row["id"]: (
+                row["text"],
+                json.loads(row["meta_json"]),
+                np.asarray(row["vector"], dtype=np.float32) if include_vectors else None,
+            )
+            for row in self._get(ids, fields)
+        }
+
+    def _order(self) -> list[str]:
+        """Every id in insertion order. Milvus returns entities in no order, so (id, seq) pairs are sorted here."""
+        pairs: list[tuple[int, str]] = []
+        iterator = self._call(
+            "iterate", self.client.query_iterator, self.name, batch_size=10 * PAGE, output_fields=["id", "seq"]
+        )
+        while batch := iterator.next():
+            pairs += [(row["seq"], row["id"]) for row in batch]
+        iterator.close()
+        return [doc_id for _, doc_id in sorted(pairs)]
+
+    def ids(self) -> list[str]:
+        return self._order()
+
+    def iterate(self, page: int = PAGE) -> Iterator[tuple[str, str | None, dict]]:
+        """(id, text, metadata) of every document, in insertion order, read in pages."""
+        order = self._order()
+        for start in range(0, len(order), page):
+            chunk = order[start : start + page]
+            found = self.get(chunk, include_vectors=False)
+            for doc_id in chunk:
+                if doc_id in found:  # deleted meanwhile
+                    text, meta, _ = found[doc_id]
+                    yield doc_id, text, meta
+
+    def fetch(self, labels: set) -> dict[str, tuple[str, str | None, str]]:
+        """label (= id) -> (id, text, metadata JSON) for the documents still stored."""
+        return {row["id"]: (row["id"], row["text"], row["meta_json"]) for row in self._get(sorted(labels), FIELDS)}
+
+    def vectors(self, filter: dict | None = None, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, float32 matrix) of every document in insertion order (filter and after: native only)."""
+        if filter or after:
+            raise RuntimeError("bug: filtered or incremental vectors() is only used by the native derived indexes")
+        order = self._order()
+        matrix = np.zeros((len(order), self.dimension), dtype=np.float32)
+        at = {doc_id: i for i, doc_id in enumerate(order)}
+        for start in range(0, len(order), PAGE):
+            for row in self._get(order[start : start + PAGE], ["id", "vector"]):
+                matrix[at[row["id"]]] = row["vector"]
+        return np.arange(len(order), dtype=np.int64), matrix
+
+    # ---- search ----------------------------------------------------------------------------------
+
+    def dense(
+        self, vectors: np.ndarray, k: int, filter: dict | None, search_params: dict, metric: str
+    ) -> list[list[tuple[str, float]]]:
+        """The k nearest documents per query vector among those matching `filter`: (id, score) best first."""
+        expression = compile_milvus(filter)
+        if expression.empty:
+            return [[] for _ in range(len(vectors))]
+        found = self._call(
+            "search",
+            self.client.search,
+            self.name,
+            data=np.asarray(vectors, dtype=np.float32).tolist(),
+            anns_field="vector",
+            limit=k,
+            output_fields=["id"],
+            search_params={"metric_type": METRICS[metric], "params": search_params},
+            **self._filter(expression),
+        )
+        # Milvus' L2 is the squared distance; simvec reports the distance itself.
+        score = (lambda d: math.sqrt(max(d, 0.0))) if metric == "euclidean" else float
+        return [[(hit["id"], score(hit["distance"])) for hit in hits] for hits in found]
+
+    def keyword(self, text: str, k: int, filter: dict | None = None) -> list[tuple[str, float]]:
+        """(id, BM25 score) of the k best keyword matches among the filtered documents (Milvus full-text search)."""
+        expression = compile_milvus(filter)
+        if expression.empty or not any(ch.isalnum() for ch in text):
+            return []
+        found = self._call(
+            "run a keyword search",
+            self.client.search,
+            self.name,
+            data=[text],
+            anns_field="sparse",
+            limit=k,
+            output_fields=["id"],
+            search_params={"metric_type": "BM25"},
+            **self._filter(expression),
+        )
+        # Milvus Lite reports -BM25 as a distance, a server BM25 itself; both rank best first.
+        return [(hit["id"], abs(float(hit["distance"]))) for hit in found[0]]
