@@ -108,6 +108,30 @@ def test_compression_maps_to_milvus_index_types_that_really_exist(tmp_path):
 
 
 @pytest.mark.engine
+def test_a_selective_filter_on_an_approximate_index_is_scored_exactly(tmp_path):
+    """Lite's HNSW loses most matches of a 0.1% filter; few matches are gathered and scored exactly instead."""
+    n = 2000
+    vectors = random_unit(n, seed=3)
+    queries = random_unit(20, seed=4)
+    with Collection.create(
+        tmp_path / "c", backend="milvus", index="hnsw", index_params={"exact_filter_max": 100}
+    ) as collection:
+        collection.add(ids=[str(i) for i in range(n)], vectors=vectors, metadata=[{"rare": i % 500} for i in range(n)])
+        collection.refresh()
+        allowed = np.flatnonzero(np.arange(n) % 500 == 7)
+        for query in queries:
+            hits, plan = collection.search(query, k=3, filter={"rare": 7}, explain=True)
+            expected = allowed[np.argsort(-(vectors[allowed] @ query))[:3]]
+            assert [h.id for h in hits] == [str(i) for i in expected]
+            dense = plan["dense"]
+            assert dense["strategy"] == "subset" and dense["matching"] == len(allowed) and dense["recall"] == "exact"
+        hits, plan = collection.search(queries[0], k=3, filter={"rare": {"$lt": 400}}, explain=True)
+        assert (
+            plan["dense"]["strategy"] == "milvus" and len(hits) == 3
+        )  # more than exact_filter_max match: the index answers
+
+
+@pytest.mark.engine
 def test_a_missing_index_is_reported_not_searched_by_brute_force(tmp_path):
     with Collection.create(tmp_path / "c", backend="milvus", index="hnsw") as collection:
         collection.add(ids=["a", "b"], vectors=random_unit(2))

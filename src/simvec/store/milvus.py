@@ -327,6 +327,22 @@ class MilvusStore:
         score = (lambda d: math.sqrt(max(d, 0.0))) if metric == "euclidean" else float
         return [[(hit["id"], score(hit["distance"])) for hit in hits] for hits in found]
 
+    def matching_vectors(self, filter: dict, limit: int) -> tuple[list[str], np.ndarray] | None:
+        """(ids, vectors) of the documents matching `filter` when at most `limit` do, else None."""
+        expression = compile_milvus(filter)
+        if expression.empty:
+            return [], np.empty((0, 0), dtype=np.float32)
+        where = self._filter(expression)
+        rows = self._call("count matching documents", self.client.query, self.name, output_fields=["count(*)"], **where)
+        if int(rows[0]["count(*)"]) > limit:
+            return None
+        found = self._call(
+            "read matching vectors", self.client.query, self.name, output_fields=["id", "vector"], limit=limit, **where
+        )
+        if not found:
+            return [], np.empty((0, 0), dtype=np.float32)
+        return [row["id"] for row in found], np.asarray([row["vector"] for row in found], dtype=np.float32)
+
     def keyword(self, text: str, k: int, filter: dict | None = None) -> list[tuple[str, float]]:
         """(id, BM25 score) of the k best keyword matches among the filtered documents (Milvus full-text search)."""
         expression = compile_milvus(filter)
