@@ -306,6 +306,17 @@ class Collection(CollectionTasks):
         """
         count = self.count()
         return {
+            **self._identity_info(count),
+            **footprint(self.path, count, self.dimension),
+            "indexed_fields": self.settings.get("indexed_fields"),  # None: every metadata field
+            **self.derived.describe(count, self.compression),
+            "multivector": self._describe_sets(),
+            "calibration": calibration.summary() if (calibration := self.calibration) else None,
+        }
+
+    def _identity_info(self, count: int) -> dict[str, object]:
+        """The part of `info` every backend shares: where, how many, which model, metric and index."""
+        return {
             "path": str(self.path),
             "count": count,
             "dimension": self.dimension,
@@ -315,11 +326,6 @@ class Collection(CollectionTasks):
             "index": self._index_choice,
             "index_kind": self._kind(count),
             "generation": self.store.generation(),
-            **footprint(self.path, count, self.dimension),
-            "indexed_fields": self.settings.get("indexed_fields"),  # None: every metadata field
-            **self.derived.describe(count, self.compression),
-            "multivector": self._describe_sets(),
-            "calibration": calibration.summary() if (calibration := self.calibration) else None,
         }
 
     def _describe_sets(self) -> dict[str, object] | None:
@@ -387,15 +393,7 @@ class Collection(CollectionTasks):
             metadata = None if metadata is None else [metadata]
             vectors = None if vectors is None else [vectors]
         batch_size = check_positive_int(batch_size, "batch_size", MAX_BATCH_SIZE)
-        n = validate.input_length(texts, ids, vectors)
-        text_list = validate.check_texts(texts, n)
-        id_list = validate.check_ids(ids, n)
-        meta_json = validate.encode_metadata(metadata, id_list)
-        matrix = None if vectors is None else self.check_vectors(vectors, "vectors")
-        if self.multivector is not None and (vectors is not None or any(t is None for t in text_list)):
-            raise CollectionError(
-                f"collection {self.path.name!r} keeps each document as {self.multivector.kind} vectors: add texts, not vectors"
-            )
+        n, text_list, id_list, meta_json, matrix = self._checked_input(texts, ids, metadata, vectors)
         result = AddResult(ids=id_list)
         for start in range(0, n, batch_size):
             batch = slice(start, min(start + batch_size, n))
@@ -419,8 +417,19 @@ class Collection(CollectionTasks):
         `add` is `plan_add` + `embed_pending` + `commit_add`; the server runs the embedding step on its model
         thread, so the collection's own thread (and its readers) never waits for the model.
         """
-        n = validate.input_length(texts, ids, vectors)
+        n, text_list, id_list, meta_json, matrix = self._checked_input(texts, ids, metadata, vectors)
         check_positive_int(n, "number of documents", MAX_BATCH_SIZE)
+        return self._plan_batch(text_list, id_list, meta_json, matrix)
+
+    def _checked_input(
+        self,
+        texts: Sequence[str | None] | None,
+        ids: Sequence[str] | None,
+        metadata: Sequence[dict | None] | None,
+        vectors: np.ndarray | Sequence | None,
+    ) -> tuple[int, list[str | None], list[str], list[str], np.ndarray | None]:
+        """(n, texts, ids, metadata as JSON, vectors) of an add, each checked; errors name the bad item."""
+        n = validate.input_length(texts, ids, vectors)
         text_list = validate.check_texts(texts, n)
         id_list = validate.check_ids(ids, n)
         meta_json = validate.encode_metadata(metadata, id_list)
@@ -430,7 +439,7 @@ class Collection(CollectionTasks):
                 f"collection {self.path.name!r} keeps each document as {self.multivector.kind} vectors: "
                 "add texts, not vectors"
             )
-        return self._plan_batch(text_list, id_list, meta_json, matrix)
+        return n, text_list, id_list, meta_json, matrix
 
     def _plan_batch(
         self, texts: list[str | None], ids: list[str], meta_json: list[str], vectors: np.ndarray | None

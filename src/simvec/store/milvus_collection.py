@@ -321,15 +321,7 @@ class MilvusCollection(Collection):
         count = self.count()
         described = self.store._call("describe the index", self.store.client.describe_index, self.store.name, "vector")
         return {
-            "path": str(self.path),
-            "count": count,
-            "dimension": self.dimension,
-            "model": self.model_id,
-            "encoder": self.settings["encoder"],
-            "metric": self.metric,
-            "index": self._index_choice,
-            "index_kind": self.index_plan.index_type,
-            "generation": self.store.generation(),
+            **self._identity_info(count),
             "backend": self.backend,
             "milvus_index": {key: described.get(key) for key in ("index_type", "params", "indexed_rows", "state")},
             "compression": self.settings.get("compression"),
