@@ -133,3 +133,23 @@ def test_a_broken_jsonl_line_says_how_many_were_committed_and_how_to_resume(tmp_
     assert code != 0 and message.startswith("simvec: error:"), err
     err = message
     assert "docs.jsonl:4" in err and "2 documents before it were committed" in err and "run the same command" in err
+
+
+def test_indexed_fields_option_indexes_only_those_and_still_filters_on_the_others(
+    tmp_path, capsys, fresh_embedding_cache
+):
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    path = tmp_path / "c"
+    assert run(capsys, "collection", "create", path, "--indexed-fields", " lang,")[0] == 0
+    code, _, err = run(capsys, "collection", "add", path, source, "--id-field", "id", "--metadata-fields", "lang,year")
+    assert code == 0, err
+    code, out, _ = run(capsys, "collection", "info", path, "--json")
+    assert json.loads(out)["indexed_fields"] == ["lang"]
+    code, out, err = run(capsys, "collection", "search", path, "kitten", "--filter", '{"lang": "fr"}', "--explain")
+    assert code == 0 and "chat" in out and json.loads(err)["dense"]["matching"] == 1
+    unindexed = '{"year": {"$gte": 2022}, "lang": "en"}'  # year is scanned, lang looked up
+    code, out, err = run(capsys, "collection", "search", path, "a pet", "--filter", unindexed, "--json")
+    assert code == 0 and {h["id"] for h in json.loads(out)} == {"dog", "code"}
+    code, _, err = run(capsys, "collection", "create", tmp_path / "bad", "--indexed-fields", 'a"b')
+    assert code != 0 and "indexed_fields: field name 'a\"b' is not allowed" in err

@@ -62,6 +62,11 @@ def create(
         "--exact-filter-max",
         help="Filters matching at most this many documents score just those, exactly (10,000).",
     ),
+    indexed_fields: str = typer.Option(
+        None,
+        "--indexed-fields",
+        help="Comma-separated metadata fields to index for filters (default: every field; others are scanned).",
+    ),
     multivector: str = typer.Option(
         None, "--multivector", help="Keep each document as its token or chunk vectors: tokens or chunks (MaxSim)."
     ),
@@ -94,6 +99,7 @@ def create(
         compression=compression,
         rescore=rescore,
         index_params=index_params,
+        indexed_fields=None if indexed_fields is None else [f.strip() for f in indexed_fields.split(",") if f.strip()],
         multivector=multivector,
         chunking=chunking,
         backend=backend,
