@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from simvec.atomic import clean_orphans
 from simvec.errors import CodecError, CollectionError
 from simvec.index import CodeIndex, Index, RescoreStore, VectorIndex, exact_search, rescore
 from simvec.index.faiss_index import HNSW_EF_CONSTRUCTION, HNSW_M
@@ -93,32 +93,6 @@ def footprint(directory: Path, count: int, dimension: int) -> dict[str, object]:
         "disk_over_raw_vectors": round(total / raw, 2) if raw else None,
         "files": files,
     }
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
-def clean_orphans(directory: Path) -> list[str]:
-    """Delete the temporary files that interrupted atomic writes left (their writer is gone); returns their names."""
-    removed = []
-    for tmp in directory.glob(".*.tmp"):
-        parts = tmp.name.split(".")  # "", name..., pid, counter, "tmp"
-        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
-        if pid is not None and (pid == os.getpid() or _pid_alive(pid)):
-            continue  # a live writer (this process included: another thread) may be writing it right now
-        try:
-            tmp.unlink()
-            removed.append(tmp.name)
-        except OSError:  # a read-only directory: leave it, it is not counted anyway
-            pass
-    return removed
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:
