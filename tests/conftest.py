@@ -67,11 +67,10 @@ def fresh_embedding_cache(tmp_path, monkeypatch, encoder) -> Path:
     """
     from simvec.encoders.artifacts import cache_dir
 
-    shared = cache_dir()
     fresh = tmp_path / "cache"
     fresh.mkdir()
-    for entry in shared.iterdir():
-        if entry.is_dir() and entry.name in ("onnx", "onnx-int8", "auto", "static"):
+    for entry in cache_dir().iterdir():
+        if entry.is_dir():  # artifacts are directories; the embedding cache is embeddings.sqlite (+ -wal, -shm)
             (fresh / entry.name).symlink_to(entry, target_is_directory=True)
     monkeypatch.setenv("SIMVEC_CACHE_DIR", str(fresh))
     return fresh
