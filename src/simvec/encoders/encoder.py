@@ -151,8 +151,12 @@ class Encoder:
 
     def encode_documents(self, texts: str | Iterable[str], **options) -> np.ndarray:
         """`encode` with the model card's "document" (or "passage") prompt, when it defines one."""
-        name = next((n for n in ("document", "passage", "corpus") if n in self.card.prompts), None)
-        return self.encode(texts, prompt_name=name, **options)
+        return self.encode(texts, prompt_name=self._document_prompt_name, **options)
+
+    @property
+    def _document_prompt_name(self) -> str | None:
+        """The model card's prompt for documents ("document", "passage" or "corpus"), if it has one."""
+        return next((n for n in ("document", "passage", "corpus") if n in self.card.prompts), None)
 
     def encode_tokens(
         self,
@@ -187,8 +191,7 @@ class Encoder:
         """One pass of the model for both: the unit document vectors (as `encode_documents`) and the unit token
         vectors without special tokens (as `encode_document_tokens`)."""
         items, _ = as_text_list(texts)
-        name = next((n for n in ("document", "passage", "corpus") if n in self.card.prompts), None)
-        states, specials = self._token_states(items, self._prompt(None, name), batch_size)
+        states, specials = self._token_states(items, self._prompt(None, self._document_prompt_name), batch_size)
         # the states of one text with a full mask pool exactly as the backend's batched `embed` does
         pooled = [pool(state[None], np.ones((1, len(state)), dtype=np.int64), self.card.pooling)[0] for state in states]
         vectors = l2_normalize(np.stack(pooled)) if pooled else np.empty((0, self.dimension), dtype=np.float32)
@@ -223,8 +226,7 @@ class Encoder:
 
     def encode_document_tokens(self, texts: str | Iterable[str], **options) -> list[np.ndarray]:
         """`encode_tokens` with the model card's "document" (or "passage") prompt, when it defines one."""
-        name = next((n for n in ("document", "passage", "corpus") if n in self.card.prompts), None)
-        return self.encode_tokens(texts, prompt_name=name, **options)
+        return self.encode_tokens(texts, prompt_name=self._document_prompt_name, **options)
 
     def _prompt(self, prompt: str | None, prompt_name: str | None) -> str:
         if prompt is not None and prompt_name is not None:
