@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 from simvec.errors import InputError, MissingDependencyError, Unavailable
 
 CONNECT_TIMEOUT_S = 10.0
+# Ray Client starts one server process per connection on the head; on a loaded head that process sometimes dies at
+# once (its log empty, the proxy logging "SpecificServer startup failed" next to gRPC's "skipping fork() handlers"),
+# and a new connection gets a new process: so a ray:// connection is tried this many times.
+CLIENT_SERVER_ATTEMPTS = 3
+CLIENT_SERVER_FAILED = "Starting Ray client server failed"
 LOCAL_NODE_IP = "127.0.0.2"
 # Environment of a Ray that must not talk to the outside: no usage report, and its URL on loopback in any case.
 LOOPBACK_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_USAGE_STATS_REPORT_URL": "http://127.0.0.1:9/"}
@@ -82,10 +88,16 @@ def connect(address: str | None, num_cpus: int | None = None, timeout: float = C
     os.environ.update(LOOPBACK_ENV)
     if address != "auto":
         check_reachable(address, timeout)
-    try:
-        ray.init(address=address, configure_logging=False, log_to_driver=False)
-    except ConnectionError as exc:
-        raise Unavailable(f"no Ray cluster reachable at {address}: {exc}") from None
+    for attempt in range(1, CLIENT_SERVER_ATTEMPTS + 1):
+        try:
+            ray.init(address=address, configure_logging=False, log_to_driver=False)
+            return
+        except ConnectionError as exc:
+            if CLIENT_SERVER_FAILED not in str(exc) or attempt == CLIENT_SERVER_ATTEMPTS:
+                tries = f" (tried {attempt} times)" if attempt > 1 else ""
+                raise Unavailable(f"no Ray cluster reachable at {address}{tries}: {exc}") from None
+            ray.shutdown()
+            time.sleep(attempt)
 
 
 def disconnect() -> None:
