@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,11 +95,14 @@ def milvus_copy(
     stored vectors: nothing is embedded again, and a re-run finds every document unchanged (content hash)."""
     with open(path.parent / f"{path.name}.lock", "a") as lock:  # one builder at a time, as in build_collection
         fcntl.flock(lock, fcntl.LOCK_EX)
-        collection = (
-            Collection.open(path, model=encoder)
-            if (path / "collection.db").exists()
-            else Collection.create(path, model=encoder, index="flat", backend="milvus", uri=uri)
-        )
+        collection = None
+        if (path / "collection.db").exists():
+            try:
+                collection = Collection.open(path, model=encoder)
+            except CollectionError:  # a stale cache entry (the server was reset, say): built again below
+                shutil.rmtree(path)
+        if collection is None:
+            collection = Collection.create(path, model=encoder, index="flat", backend="milvus", uri=uri)
         ids, vectors = native.matrix()
         texts = [document.text for document in native.get(ids)]
         collection.add(texts, ids=ids, vectors=vectors, batch_size=batch_size)
@@ -221,7 +225,8 @@ def evaluate_retrieval(
     collection = build_collection(data, path, encoder, show_progress=show_progress)
     if backend == "milvus":
         with collection:
-            collection = milvus_copy(collection, path.with_name(f"{path.name}-milvus"), uri, encoder)
+            where = "" if uri is None else "-" + hashlib.sha256(uri.encode()).hexdigest()[:10]  # a copy per URI
+            collection = milvus_copy(collection, path.with_name(f"{path.name}-milvus{where}"), uri, encoder)
     with collection:
         query_vectors = encoder.encode_queries(texts, show_progress=False)
         for mode in modes:
