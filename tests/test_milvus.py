@@ -39,6 +39,19 @@ def test_filter_values_travel_as_parameters_never_as_expression_text():
     assert 'meta["x"] is null or not (meta["x"] == {p7})' in expression.template  # $ne matches a missing field
 
 
+def test_filters_for_servers_before_milvus_2_5_use_exists_and_spell_booleans_both_ways():
+    """Milvus 2.3 has no `is null` and never equals true to 1 (tests/test_milvus_server.py runs these on it)."""
+    expression = compile_milvus({"x": {"$ne": True}, "y": None, "z": {"$in": [0, "a"]}}, legacy=True)
+    assert expression.render() == (
+        '((not (exists meta["x"]) or not ((meta["x"] == 1 or meta["x"] == true))) and (not (exists meta["y"])) '
+        'and ((meta["z"] == 0 or meta["z"] == false) or meta["z"] == "a"))'
+    )
+    assert (
+        compile_milvus({"y": {"$ne": None}, "n": 2}, legacy=True).render()
+        == '((exists meta["y"]) and (meta["n"] == 2))'
+    )
+
+
 @pytest.mark.parametrize("value", [*HOSTILE, 0, -7, 2**62, 1.5, -0.25, 1e-300, 1e300, True])
 def test_lite_literals_read_back_exactly_by_milvus_lite_lexer(value):
     from milvus_lite.search.filter.tokens import tokenize

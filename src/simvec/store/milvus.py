@@ -8,12 +8,17 @@ The settings (encoder, metric, index, where the Milvus collection is) stay in th
 `collection.db`, as for a native collection, and `write()` holds its write lock and bumps its generation, so
 writers are serialised the same way. Milvus has no multi-row transactions: a batch is one upsert call.
 Labels are document ids (strings): Milvus keys entities by id, and nothing derived is kept beside it.
+
+Servers older than Milvus 2.5 lack full-text search, nullable fields, filter templates and `is null`
+(`Features`): there a collection is created without `sparse`, a missing text is stored as "" with
+`has_text` false, filters are written as literals with `exists` for null checks, and keyword search is refused.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -34,6 +39,7 @@ INDEX_TYPES = {"auto": "FLAT", "flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT"
 # What Milvus Lite 3.2 builds (measured): the rest is accepted by create_index and fails at load.
 LITE_INDEX_TYPES = {"FLAT", "HNSW", "HNSW_SQ", "IVF_FLAT", "IVF_SQ8"}
 FIELDS = ["id", "text", "meta_json", "hash", "seq"]
+FULL_TEXT_VERSION = (2, 5)  # the first Milvus with BM25 functions, nullable fields, filter templates and `is null`
 PAGE = 1_000
 NLIST = 128  # IVF lists; searches probe max(8, NLIST // 8) unless nprobe says otherwise, as native IVF does
 
@@ -88,6 +94,26 @@ def index_plan(index: str, spec: dict | None, lite: bool, hnsw_m: int, ef_constr
     return IndexPlan(kind, {})
 
 
+@dataclass(frozen=True)
+class Features:
+    """What the Milvus at a URI supports beyond Milvus 2.3."""
+
+    version: str
+    full_text: bool  # BM25 functions over an analysed text field, and nullable fields
+    templates: bool  # filter templates with filter_params
+    legacy_filters: bool  # no `is null`, and JSON booleans never equal numbers (see milvus_filters)
+
+
+def features(client: object, uri: str) -> Features:
+    """What the Milvus at `uri` supports: Lite 3.x all but templates; a server by its version."""
+    if is_lite(uri):
+        return Features("lite", full_text=True, templates=False, legacy_filters=False)
+    version = str(client.get_server_version())  # "v2.3.5-lite", "v2.5.4", ...
+    found = re.match(r"v?(\d+)\.(\d+)", version)
+    modern = found is None or (int(found[1]), int(found[2])) >= FULL_TEXT_VERSION
+    return Features(version, full_text=modern, templates=modern, legacy_filters=not modern)
+
+
 _CLIENTS: dict[str, list] = {}  # uri -> [client, users]: one client per Lite file per process
 
 
@@ -130,7 +156,10 @@ class MilvusStore:
         self.conn = settings_store.conn  # calibration and adapters look here for their (absent) tables
         self.settings = settings_store.settings
         self.client, self.uri, self.name = client, uri, name
-        self.lite = is_lite(uri)
+        self.features = features(client, uri)
+        # The schema a collection was created with: a server upgraded to 2.5 keeps its collections' old schema.
+        self.full_text = bool(self.settings["backend"].get("full_text", True))
+        self.fields = FIELDS if self.full_text else [*FIELDS, "has_text"]
         self.dimension = int(self.settings["dimension"])
         self._seq = 0
 
@@ -176,11 +205,15 @@ class MilvusStore:
                 f"Milvus at {self.uri!r} (collection {self.name!r}) failed to {what}: {str(exc).strip()[:300]}"
             ) from None
 
+    def compile(self, filter: dict | None) -> Expression:
+        """A simvec filter as an expression in this Milvus' dialect."""
+        return compile_milvus(filter, legacy=self.features.legacy_filters)
+
     def _filter(self, expression: Expression, extra: str = "") -> dict:
-        """The filter keyword arguments: a template with params on a server, literals on Lite (no templates)."""
+        """The filter keyword arguments: a template with params where Milvus has templates, else literals."""
         if not expression.template:
             return {"filter": extra}
-        if self.lite:
+        if not self.features.templates:
             text = expression.render()
             return {"filter": f"({extra}) and ({text})" if extra else text}
         text = f"({extra}) and ({expression.template})" if extra else expression.template
@@ -208,15 +241,22 @@ class MilvusStore:
             raise CollectionError(f"id {doc_id[:40]!r}... is longer than Milvus' {MAX_ID_BYTES} bytes")
         if text is not None and len(text.encode()) > MAX_TEXT_BYTES:
             raise CollectionError(f"document {doc_id!r}: text is longer than Milvus' {MAX_TEXT_BYTES:,} bytes")
+        presence = {} if self.full_text else {"text": text or "", "has_text": text is not None}
         return {
             "id": doc_id,
             "text": text,
-            "meta": json.loads(meta_json),
+            **presence,
+            "meta": self._filterable(json.loads(meta_json)),
             "meta_json": meta_json,
             "hash": digest,
             "seq": seq,
             "vector": np.asarray(vector, dtype=np.float32).tolist(),
         }
+
+    def _filterable(self, meta: dict) -> dict:
+        """The metadata filters see: without `is null` (Milvus < 2.5) a JSON null would `exist`, so it is left out
+        and `not exists` matches it as natively a null matches None (`meta_json` keeps the document's own)."""
+        return {key: v for key, v in meta.items() if v is not None} if self.features.legacy_filters else meta
 
     def _next_seq(self, n: int) -> int:
         # Insertion order across processes without a counter round trip: nanoseconds, strictly increasing here.
@@ -236,9 +276,9 @@ class MilvusStore:
         """Replace the metadata JSON of (id, metadata) pairs, keeping text, vector and position."""
         if not pairs:
             return
-        current = {row["id"]: row for row in self._get([doc_id for doc_id, _ in pairs], [*FIELDS, "vector"])}
+        current = {row["id"]: row for row in self._get([doc_id for doc_id, _ in pairs], [*self.fields, "vector"])}
         entities = [
-            self._entity(doc_id, row["text"], meta, row["hash"], row["seq"], row["vector"])
+            self._entity(doc_id, self._text(row), meta, row["hash"], row["seq"], row["vector"])
             for doc_id, meta in pairs
             if (row := current.get(doc_id)) is not None
         ]
@@ -251,11 +291,14 @@ class MilvusStore:
             self._call("delete", self.client.delete, self.name, ids=existing)
         return len(existing)
 
+    def _text(self, row: dict) -> str | None:
+        return row["text"] if self.full_text or row["has_text"] else None
+
     def get(self, ids: Sequence[str], include_vectors: bool) -> dict[str, tuple[str | None, dict, np.ndarray | None]]:
-        fields = [*FIELDS, "vector"] if include_vectors else FIELDS
+        fields = [*self.fields, "vector"] if include_vectors else self.fields
         return {
             row["id"]: (
-                row["text"],
+                self._text(row),
                 json.loads(row["meta_json"]),
                 np.asarray(row["vector"], dtype=np.float32) if include_vectors else None,
             )
@@ -289,7 +332,8 @@ class MilvusStore:
 
     def fetch(self, labels: set) -> dict[str, tuple[str, str | None, str]]:
         """label (= id) -> (id, text, metadata JSON) for the documents still stored."""
-        return {row["id"]: (row["id"], row["text"], row["meta_json"]) for row in self._get(sorted(labels), FIELDS)}
+        rows = self._get(sorted(labels), self.fields)
+        return {row["id"]: (row["id"], self._text(row), row["meta_json"]) for row in rows}
 
     def vectors(self, filter: dict | None = None, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(positions, float32 matrix) of every document in insertion order (filter and after: native only)."""
@@ -309,7 +353,7 @@ class MilvusStore:
         self, vectors: np.ndarray, k: int, filter: dict | None, search_params: dict, metric: str
     ) -> list[list[tuple[str, float]]]:
         """The k nearest documents per query vector among those matching `filter`: (id, score) best first."""
-        expression = compile_milvus(filter)
+        expression = self.compile(filter)
         if expression.empty:
             return [[] for _ in range(len(vectors))]
         found = self._call(
@@ -329,7 +373,7 @@ class MilvusStore:
 
     def matching_vectors(self, filter: dict, limit: int) -> tuple[list[str], np.ndarray] | None:
         """(ids, vectors) of the documents matching `filter` when at most `limit` do, else None."""
-        expression = compile_milvus(filter)
+        expression = self.compile(filter)
         if expression.empty:
             return [], np.empty((0, 0), dtype=np.float32)
         where = self._filter(expression)
@@ -345,7 +389,13 @@ class MilvusStore:
 
     def keyword(self, text: str, k: int, filter: dict | None = None) -> list[tuple[str, float]]:
         """(id, BM25 score) of the k best keyword matches among the filtered documents (Milvus full-text search)."""
-        expression = compile_milvus(filter)
+        if not self.full_text:
+            raise CollectionError(
+                f"keyword and hybrid search need Milvus' full-text search (BM25, Milvus 2.5 or later): collection "
+                f"{self.name!r} was created on a Milvus without it (the server at {self.uri!r} runs "
+                f"{self.features.version}); use dense search, or a Milvus 2.5+ server or Milvus Lite"
+            )
+        expression = self.compile(filter)
         if expression.empty or not any(ch.isalnum() for ch in text):
             return []
         found = self._call(

@@ -29,6 +29,7 @@ from simvec.store.milvus import (
     MilvusStore,
     connect,
     disconnect,
+    features,
     index_plan,
     is_lite,
 )
@@ -59,23 +60,30 @@ def _uri(path: Path, uri: str | None) -> str:
     return uri if not is_lite(uri) else str(Path(uri).expanduser().resolve())
 
 
-def _schema(client: object, dimension: int) -> object:
+def _schema(client: object, dimension: int, full_text: bool) -> object:
+    """The entity schema; without full-text search (Milvus < 2.5) no BM25 `sparse` field, and `has_text` instead of
+    a nullable text."""
     from pymilvus import DataType, Function, FunctionType
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=4_096)
-    schema.add_field("text", DataType.VARCHAR, max_length=65_535, enable_analyzer=True, nullable=True)
+    if full_text:
+        schema.add_field("text", DataType.VARCHAR, max_length=65_535, enable_analyzer=True, nullable=True)
+    else:
+        schema.add_field("text", DataType.VARCHAR, max_length=65_535)
+        schema.add_field("has_text", DataType.BOOL)
     schema.add_field("meta", DataType.JSON)
     schema.add_field("meta_json", DataType.VARCHAR, max_length=65_535)
     schema.add_field("hash", DataType.VARCHAR, max_length=128)
     schema.add_field("seq", DataType.INT64)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_function(
-        Function(
-            name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]
+    if full_text:
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(
+                name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]
+            )
         )
-    )
     return schema
 
 
@@ -116,7 +124,9 @@ def create_milvus(
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     client = connect(uri)
     name = collection_name(path)
+    created = False
     try:
+        full_text = features(client, uri).full_text
         if client.has_collection(name):
             other = client.describe_collection(name).get("properties", {}).get(ENCODER_PROPERTY)
             model_of = json.loads(other)["model"] if other else "unknown"
@@ -130,10 +140,12 @@ def create_milvus(
             metric_type=METRICS[settings["metric"]],
             params={"params": plan.params},
         )  # Milvus drops build parameters given any other way
-        indexes.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        if full_text:
+            indexes.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        created = True  # from here on a failure may leave a collection without its index: dropped below
         client.create_collection(
             name,
-            schema=_schema(client, card.dimension),
+            schema=_schema(client, card.dimension, full_text),
             index_params=indexes,
             consistency_level="Strong",
             properties={ENCODER_PROPERTY: json.dumps(settings["encoder"], sort_keys=True)},
@@ -142,6 +154,8 @@ def create_milvus(
         disconnect(uri)
         raise
     except Exception as exc:
+        if created and type(exc).__name__ == "MilvusException" and client.has_collection(name):
+            client.drop_collection(name)
         disconnect(uri)
         if type(exc).__name__ != "MilvusException":
             raise
@@ -156,6 +170,7 @@ def create_milvus(
             "collection": name,
             "index_type": plan.index_type,
             "index_params": plan.params,
+            "full_text": full_text,
         },
     }
     path.mkdir(parents=True, exist_ok=True)
@@ -288,7 +303,7 @@ class MilvusCollection(Collection):
 
     @property
     def backend(self) -> dict:
-        """Where the documents are: {"name": "milvus", "uri", "collection", "index_type", "index_params"}."""
+        """Where the documents are: {"name": "milvus", "uri", "collection", "index_type", "index_params", "full_text"}."""
         return dict(self.settings["backend"])
 
     def close(self) -> None:
@@ -364,9 +379,7 @@ class MilvusCollection(Collection):
 
     def matching(self, filter: dict | None) -> Sequence[str]:
         """Ids of the documents matching `filter` (Milvus' own evaluation of the compiled expression)."""
-        from simvec.store.milvus_filters import compile_milvus
-
-        expression = compile_milvus(filter)
+        expression = self.store.compile(filter)
         if expression.empty:
             return []
         rows = self.store._call(

@@ -9,7 +9,12 @@ escapes, a number in positional notation); a field name is a quoted key of the J
 The semantics follow the native store (measured on Milvus Lite, asserted in tests/test_milvus.py): comparisons
 are type-strict (2020 never equals "2020"), True/False compare as 1/0, a missing field equals None. Milvus has
 three-valued logic (a comparison with a missing key is null, and `not null` is null), so `$ne` and `$nin`
-add `meta[f] is null or ...` to match documents without the field, as the native store does. A field name
+add `meta[f] is null or ...` to match documents without the field, as the native store does.
+
+Servers older than Milvus 2.5 (`legacy=True`, measured on Milvus 2.3.5) have no `is null`: `not (exists meta[f])`
+tests for a missing field there (`MilvusStore` leaves JSON nulls out of the filtered copy of the metadata, so a
+null still equals None). They also keep JSON booleans apart from numbers, so an equality with True/False or 1/0
+tests both spellings, as 1 == true in the native store. A field name
 Milvus cannot address exactly (a backslash, '/', '~', a brace or a control character) is refused with a FilterError
 saying so, never dropped.
 """
@@ -58,8 +63,21 @@ def literal(value: Any) -> str:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, legacy: bool) -> None:
         self.params: dict[str, Any] = {}
+        self.legacy = legacy
+
+    def missing(self, path: str, negate: bool = False) -> str:
+        """The dialect's test that a field is missing (or, negated, present)."""
+        if self.legacy:
+            return f"exists {path}" if negate else f"not (exists {path})"
+        return f"{path} is not null" if negate else f"{path} is null"
+
+    def equal(self, path: str, value: Any) -> str:
+        text = f"{path} == {self.param(value)}"
+        if self.legacy and type(value) in (bool, int, float) and value in (0, 1):
+            return f"({text} or {path} == {'true' if value else 'false'})"
+        return text
 
     def param(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -98,24 +116,27 @@ class _Compiler:
         path = f"meta[{literal(name)}]"
         if op in ("$eq", "$ne"):
             if value is None:
-                return f"{path} is null" if op == "$eq" else f"{path} is not null"
-            equal = f"{path} == {self.param(value)}"
-            return equal if op == "$eq" else f"{path} is null or not ({equal})"
+                return self.missing(path, negate=op == "$ne")
+            equal = self.equal(path, value)
+            return equal if op == "$eq" else f"{self.missing(path)} or not ({equal})"
         if op in COMPARISONS:
             return f"{path} {COMPARISONS[op]} {self.param(value)}"
         if not value:  # an empty list: $in matches nothing, $nin everything
             return op == "$nin"
         # One equality per value: Milvus Lite refuses `in` on a JSON path.
-        anyof = " or ".join(f"{path} == {self.param(v)}" for v in value)
-        return anyof if op == "$in" else f"{path} is null or not ({anyof})"
+        anyof = " or ".join(self.equal(path, v) for v in value)
+        return anyof if op == "$in" else f"{self.missing(path)} or not ({anyof})"
 
 
-def compile_milvus(filter: dict | None) -> Expression:
-    """The Milvus expression for a simvec filter; the filter is first checked exactly as the native store checks it."""
+def compile_milvus(filter: dict | None, legacy: bool = False) -> Expression:
+    """The Milvus expression for a simvec filter; the filter is first checked exactly as the native store checks it.
+
+    `legacy`: for a server older than Milvus 2.5 (see the module docstring).
+    """
     parse_filter(filter)  # the same FilterErrors, with the same messages, as the native store
     if not filter:
         return Expression()
-    compiler = _Compiler()
+    compiler = _Compiler(legacy)
     compiled = compiler.node(filter)
     if compiled is True:
         return Expression()
