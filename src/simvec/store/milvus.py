@@ -114,11 +114,12 @@ def features(client: object, uri: str) -> Features:
     return Features(version, full_text=modern, templates=modern, legacy_filters=not modern)
 
 
-_CLIENTS: dict[str, list] = {}  # uri -> [client, users]: one client per Lite file per process
+_CLIENTS: dict[str, list] = {}  # uri -> [client, users, features]: one client per Lite file per process
 
 
-def connect(uri: str) -> object:
-    """A MilvusClient for `uri` (shared within the process), or a CollectionError naming the URI."""
+def connect(uri: str) -> tuple[object, Features]:
+    """A MilvusClient for `uri` (shared within the process) and what that Milvus supports, or a CollectionError
+    naming the URI."""
     try:
         from pymilvus import MilvusClient
     except ImportError:
@@ -130,11 +131,12 @@ def connect(uri: str) -> object:
         try:
             client = MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
             client.list_collections()
+            found = features(client, uri)
         except Exception as exc:  # pymilvus raises MilvusException, grpc errors or OSError by transport
             raise CollectionError(f"cannot reach Milvus at {uri!r}: {str(exc).strip()[:300]}") from None
-        entry = _CLIENTS[uri] = [client, 0]
+        entry = _CLIENTS[uri] = [client, 0, found]
     entry[1] += 1
-    return entry[0]
+    return entry[0], entry[2]
 
 
 def disconnect(uri: str) -> None:
@@ -151,12 +153,12 @@ def disconnect(uri: str) -> None:
 class MilvusStore:
     """The `Store` of a collection kept in Milvus; settings and the writers' lock stay in `collection.db`."""
 
-    def __init__(self, settings_store: SQLiteStore, client: object, uri: str, name: str) -> None:
+    def __init__(self, settings_store: SQLiteStore, client: object, features: Features, uri: str, name: str) -> None:
         self.local = settings_store
         self.conn = settings_store.conn  # calibration and adapters look here for their (absent) tables
         self.settings = settings_store.settings
         self.client, self.uri, self.name = client, uri, name
-        self.features = features(client, uri)
+        self.features = features
         # The schema a collection was created with: a server upgraded to 2.5 keeps its collections' old schema.
         self.full_text = bool(self.settings["backend"].get("full_text", True))
         self.fields = FIELDS if self.full_text else [*FIELDS, "has_text"]
@@ -241,11 +243,11 @@ class MilvusStore:
             raise CollectionError(f"id {doc_id[:40]!r}... is longer than Milvus' {MAX_ID_BYTES} bytes")
         if text is not None and len(text.encode()) > MAX_TEXT_BYTES:
             raise CollectionError(f"document {doc_id!r}: text is longer than Milvus' {MAX_TEXT_BYTES:,} bytes")
-        presence = {} if self.full_text else {"text": text or "", "has_text": text is not None}
+        # Without nullable fields (Milvus < 2.5) a missing text is "" with has_text false.
+        stored_text = {"text": text} if self.full_text else {"text": text or "", "has_text": text is not None}
         return {
             "id": doc_id,
-            "text": text,
-            **presence,
+            **stored_text,
             "meta": self._filterable(json.loads(meta_json)),
             "meta_json": meta_json,
             "hash": digest,

@@ -29,7 +29,6 @@ from simvec.store.milvus import (
     MilvusStore,
     connect,
     disconnect,
-    features,
     index_plan,
     is_lite,
 )
@@ -122,11 +121,11 @@ def create_milvus(
         raise RuntimeError(f"bug: {plan.index_type} reached a Milvus Lite collection")
     if lite:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
-    client = connect(uri)
+    client, found = connect(uri)
+    full_text = found.full_text
     name = collection_name(path)
     created = False
     try:
-        full_text = features(client, uri).full_text
         if client.has_collection(name):
             other = client.describe_collection(name).get("properties", {}).get(ENCODER_PROPERTY)
             model_of = json.loads(other)["model"] if other else "unknown"
@@ -175,7 +174,7 @@ def create_milvus(
     }
     path.mkdir(parents=True, exist_ok=True)
     local = SQLiteStore.create(path / DB_NAME, settings)
-    return MilvusCollection(path, MilvusStore(local, client, uri, name), model, None)
+    return MilvusCollection(path, MilvusStore(local, client, found, uri, name), model, None)
 
 
 def open_milvus(path: Path, local: SQLiteStore, model: str | Path | Encoder | None, index: str | None) -> Collection:
@@ -189,11 +188,11 @@ def open_milvus(path: Path, local: SQLiteStore, model: str | Path | Encoder | No
             f"it cannot be searched with index={index!r} for one session"
         )
     try:
-        client = connect(uri)
+        client, found = connect(uri)
     except CollectionError:
         local.close()
         raise
-    store = MilvusStore(local, client, uri, name)
+    store = MilvusStore(local, client, found, uri, name)
     try:
         if not client.has_collection(name):
             raise CollectionError(f"collection {path}: Milvus at {uri!r} has no collection {name!r} (dropped?)")
