@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,6 +82,10 @@ class TokenBackend:
     """Tokenize, sort by token length, batch with per-batch padding, run `forward`, pool."""
 
     name = "tokens"
+    # True for a runtime whose output for a text changes with its padding (OpenVINO's int8 kernels): each text is
+    # then padded to a width set by its own length alone (`bucket_widths`) and batched only with texts of that
+    # width, so it gets the same vector alone and in any batch.
+    bucketed_padding = False
 
     def __init__(self, card: ModelCard) -> None:
         self.card = card
@@ -119,10 +123,9 @@ class TokenBackend:
             counts += lengths.tolist()
             stats.tokens += int(lengths.sum())
             stats.truncated_rows += [chunk_start + i for i, e in enumerate(encodings) if e.overflowing]
-            order = np.argsort(-lengths, kind="stable")
-            for batch_start in range(0, len(order), batch_size):
-                rows = order[batch_start : batch_start + batch_size]
-                input_ids, attention_mask = padded_batch(encodings, lengths, rows)
+            widths = bucket_widths(lengths, self.card.max_seq_length) if self.bucketed_padding else lengths
+            for rows in length_batches(widths, batch_size, self.bucketed_padding):
+                input_ids, attention_mask = padded_batch(encodings, lengths, rows, int(widths[rows].max()))
                 hidden = self.forward(input_ids, attention_mask)
                 out[chunk_start + rows] = pool(hidden, attention_mask, self.card.pooling)
                 if on_batch is not None:
@@ -144,10 +147,9 @@ class TokenBackend:
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         stats.tokens = int(lengths.sum())
         stats.truncated_rows = [i for i, e in enumerate(encodings) if e.overflowing]
-        order = np.argsort(-lengths, kind="stable")
-        for batch_start in range(0, len(order), batch_size):
-            rows = order[batch_start : batch_start + batch_size]
-            input_ids, attention_mask = padded_batch(encodings, lengths, rows)
+        widths = bucket_widths(lengths, self.card.max_seq_length) if self.bucketed_padding else lengths
+        for rows in length_batches(widths, batch_size, self.bucketed_padding):
+            input_ids, attention_mask = padded_batch(encodings, lengths, rows, int(widths[rows].max()))
             hidden = self.forward(input_ids, attention_mask)
             for j, i in enumerate(rows):  # the attention mask: padding positions are dropped
                 states[i] = np.ascontiguousarray(hidden[j, : lengths[i]], dtype=np.float32)
@@ -156,9 +158,32 @@ class TokenBackend:
         return states, specials, stats
 
 
-def padded_batch(encodings: Sequence, lengths: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(input_ids, attention_mask) of the encodings at `rows`, zero-padded to the longest of them."""
-    width = int(lengths[rows].max())
+def bucket_widths(lengths: np.ndarray, max_length: int) -> np.ndarray:
+    """Each text's padded width: the smallest of a few fixed widths (multiples of 8, ~25% apart) that holds it.
+
+    Few widths keep the shapes a runtime sees few (OpenVINO prepares each new input shape once, ~20 ms) and the
+    batches full; steps of ~25% bound the padding.
+    """
+    widths = [8]
+    while widths[-1] < max_length:
+        widths.append(min(max_length, max(widths[-1] + 8, -(-int(widths[-1] * 1.25) // 8) * 8)))
+    return np.asarray(widths, dtype=np.int64)[np.searchsorted(widths, lengths)]
+
+
+def length_batches(widths: np.ndarray, batch_size: int, one_width: bool = False) -> Iterator[np.ndarray]:
+    """Row indices of each batch: widest texts first, at most `batch_size` rows, one width per batch if asked."""
+    order = np.argsort(-widths, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(widths[order])) + 1) if one_width else [order]
+    for group in groups:
+        for start in range(0, len(group), batch_size):
+            yield group[start : start + batch_size]
+
+
+def padded_batch(
+    encodings: Sequence, lengths: np.ndarray, rows: np.ndarray, width: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(input_ids, attention_mask) of the encodings at `rows`, zero-padded to `width` (default: the longest)."""
+    width = width or int(lengths[rows].max())
     input_ids = np.zeros((len(rows), width), dtype=np.int64)
     attention_mask = np.zeros((len(rows), width), dtype=np.int64)
     for j, i in enumerate(rows):

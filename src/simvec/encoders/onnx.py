@@ -49,11 +49,11 @@ def physical_cores() -> int:
     return max(1, min(cores or usable, usable))
 
 
-def export_fp32(card: ModelCard, out_dir: Path) -> None:
-    """torch.onnx export of the transformer (dynamic batch and sequence axes), then ORT's BERT fusions."""
+def export_raw(card: ModelCard, path: Path) -> None:
+    """torch.onnx export of the transformer (dynamic batch and sequence axes), unfused: every runtime's input."""
     torch = require("torch", "torch", "onnx")
     require("onnx", "onnx", "onnx")
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
     # eager attention: the explicit softmax(QK^T)V pattern is what ORT's attention fusion matches (SDPA is not)
     model = AutoModel.from_pretrained(str(card.path), local_files_only=True, attn_implementation="eager").eval()
@@ -71,23 +71,30 @@ def export_fp32(card: ModelCard, out_dir: Path) -> None:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
             return out.last_hidden_state
 
-    config = AutoConfig.from_pretrained(str(card.path), local_files_only=True)
     ids = torch.ones((2, 8), dtype=torch.long)
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "sequence"} for n in names + ["last_hidden_state"]}
-    raw = out_dir / "raw.onnx"
     with torch.inference_mode():
         # dynamo=False: the TorchScript exporter emits the BERT attention pattern that ORT's fusions recognise.
         torch.onnx.export(
             Wrapper(),
             (ids, ids, torch.zeros_like(ids)),
-            str(raw),
+            str(path),
             input_names=names,
             output_names=["last_hidden_state"],
             dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
         )
+
+
+def export_fp32(card: ModelCard, out_dir: Path) -> None:
+    """The raw export, then ORT's BERT fusions, saved as `model.onnx`."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(card.path), local_files_only=True)
+    raw = out_dir / "raw.onnx"
+    export_raw(card, raw)
     from onnxruntime.transformers.optimizer import optimize_model
 
     # opt_level=0: Python fusions only (Attention, SkipLayerNorm, BiasGelu, EmbedLayerNorm), no
@@ -132,16 +139,21 @@ def quantize_int8(card: ModelCard, fp32_dir: Path, out_dir: Path, calibration: s
     )
     model = onnx.load(dynamic)
     dynamic.unlink()
-    texts = parse_calibration(calibration, CALIBRATION_FILE)
-    tokenizer = load_tokenizer(card)
-    texts = [t.lower() for t in texts] if card.do_lower_case else texts
-    feeds = []
-    for encoding in tokenizer.encode_batch(texts):  # one text per run: no padding enters the ranges
-        ids = np.asarray([encoding.ids], dtype=np.int64)
-        feeds.append({"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)})
-    feeds = [{k: v for k, v in f.items() if k in {i.name for i in model.graph.input}} for f in feeds]
+    inputs = {i.name for i in model.graph.input}
+    feeds = [{k: v for k, v in f.items() if k in inputs} for f in calibration_feeds(card, calibration)]
     onnx.save(make_static(model, activation_ranges(model, feeds)), out_dir / "model.onnx")
     (out_dir / CALIBRATION_FILE).write_text(calibration, encoding="utf-8")
+
+
+def calibration_feeds(card: ModelCard, calibration: str) -> list[dict[str, np.ndarray]]:
+    """One model input per calibration text (no padding enters the ranges): input_ids, attention_mask, token_type_ids."""
+    texts = parse_calibration(calibration, CALIBRATION_FILE)
+    tokenizer = load_tokenizer(card)
+    feeds = []
+    for encoding in tokenizer.encode_batch([t.lower() for t in texts] if card.do_lower_case else texts):
+        ids = np.asarray([encoding.ids], dtype=np.int64)
+        feeds.append({"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)})
+    return feeds
 
 
 def onnx_model_dir(card: ModelCard, int8: bool) -> Path:
