@@ -6,7 +6,7 @@ from simvec.encoders.base import Backend
 from simvec.encoders.models import ModelCard
 from simvec.errors import InputError
 
-CONCRETE_BACKENDS = ("torch", "onnx", "onnx-int8", "static")
+CONCRETE_BACKENDS = ("torch", "onnx", "onnx-int8", "openvino-int8", "static")
 BACKENDS = (*CONCRETE_BACKENDS, "auto")
 
 
@@ -24,6 +24,10 @@ def load_backend(card: ModelCard, backend: str, device: str = "cpu") -> Backend:
         from simvec.encoders.static import StaticBackend
 
         return StaticBackend(card)
+    if backend == "openvino-int8":
+        from simvec.encoders.openvino import OpenVinoBackend
+
+        return OpenVinoBackend(card)
     from simvec.encoders.onnx import OnnxBackend
 
     return OnnxBackend(card, int8=backend == "onnx-int8")
