@@ -7,6 +7,8 @@ import sys
 
 import typer
 
+from simvec.encoders.backends import CONCRETE_BACKENDS
+
 app = typer.Typer(
     name="simvec",
     help="simvec: embed, compare, store, search and evaluate text embeddings, locally.",
@@ -19,6 +21,12 @@ app.add_typer(eval_app, name="eval")
 
 ModelOption = typer.Option(None, "--model", "-m", help="Model directory (default: bundled all-MiniLM-L6-v2).")
 JsonOption = typer.Option(False, "--json", help="Print JSON.")
+BackendOption = typer.Option(
+    "auto",
+    "--backend",
+    "-b",
+    help=f"auto (the fastest within tolerance of torch, measured once per machine), {', '.join(CONCRETE_BACKENDS)}.",
+)
 
 
 def print_json(payload: object) -> None:

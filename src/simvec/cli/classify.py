@@ -19,8 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from simvec.atomic import atomic_write_text
-from simvec.cli.app import JsonOption, ModelOption, app, eval_app, print_json
-from simvec.cli.embed import BackendOption
+from simvec.cli.app import BackendOption, JsonOption, ModelOption, app, eval_app, print_json
 from simvec.errors import InputError, InputFileError
 from simvec.sources import read_records
 

@@ -10,8 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simvec.atomic import atomic_write_text
-from simvec.cli.app import JsonOption, ModelOption, app, eval_app, print_json
-from simvec.cli.embed import BackendOption
+from simvec.cli.app import BackendOption, JsonOption, ModelOption, app, eval_app, print_json
 from simvec.errors import InputFileError
 from simvec.sources import ERROR_MODES, read_records
 from simvec.tasks.cluster import METHODS

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from simvec.atomic import atomic_write_text
-from simvec.cli.app import ModelOption, app
+from simvec.cli.app import BackendOption, ModelOption, app
 from simvec.errors import InputFileError
 from simvec.sources import ERROR_MODES, Record, read_records
 
@@ -48,7 +48,7 @@ def dedup(
     ),
     kept_only: bool = typer.Option(False, "--kept-only", help="Write only the kept documents, with their fields."),
     model: str = ModelOption,
-    backend: str = typer.Option("auto", "--backend", "-b", help="auto, torch, onnx, onnx-int8 or static."),
+    backend: str = BackendOption,
     errors: str = typer.Option("strict", help=f"Invalid UTF-8: {' or '.join(ERROR_MODES)}."),
 ) -> None:
     """Find near-duplicates in INPUT: each removed document is within the threshold of its kept representative.

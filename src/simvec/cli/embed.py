@@ -8,14 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simvec.cli.app import JsonOption, ModelOption, app, print_json
+from simvec.cli.app import BackendOption, JsonOption, ModelOption, app, print_json
 from simvec.sources import ERROR_MODES, read_records, write_vectors
 from simvec.types import METRICS, PRECISIONS
 from simvec.vectors.similarity import pairwise
 
-BackendOption = typer.Option(
-    "auto", "--backend", "-b", help="auto (fastest within tolerance of torch), torch, onnx, onnx-int8 or static."
-)
 # The text field of `embed` and `collection add`; --field and --column were embed's names for it: still accepted.
 TextFieldOption = typer.Option("text", "--text-field", help="JSON field / CSV or parquet column holding the text.")
 TextFieldAliasOption = typer.Option(None, "--field", "--column", hidden=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from simvec.cli.app import ModelOption, app
+from simvec.cli.app import BackendOption, ModelOption, app
 from simvec.cli.dedup import read_documents, write_jsonl
 from simvec.errors import InputFileError
 from simvec.sources import ERROR_MODES
@@ -25,7 +25,6 @@ MarginOption = typer.Option(
 TopOption = typer.Option(None, "--top-n", help="Keep at most this many pairs (the best).")
 TextFieldOption = typer.Option("text", "--text-field", help="Field / column holding the text.")
 IdFieldOption = typer.Option(None, "--id-field", help="Field holding an id, written as a_id / b_id.")
-BackendOption = typer.Option("auto", "--backend", "-b", help="auto, torch, onnx, onnx-int8 or static.")
 ErrorsOption = typer.Option("strict", help=f"Invalid UTF-8: {' or '.join(ERROR_MODES)}.")
 
 
