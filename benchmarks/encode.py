@@ -29,14 +29,14 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from simvec.eval.readers import read_beir  # after HF_HUB_OFFLINE: nothing may reach the Hub
+from simvec.encoders.backends import CONCRETE_BACKENDS as ALL_BACKENDS  # after HF_HUB_OFFLINE: nothing may
+from simvec.eval.readers import read_beir  # reach the Hub
 from simvec.eval.retrieval import ranked_run, score_run
 from simvec.eval.sts import evaluate_sts, read_stsb
 from simvec.vectors.similarity import top_k
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("SIMVEC_DATA", REPO.parent / "shared" / "data"))
-ALL_BACKENDS = ("torch", "onnx", "onnx-int8", "static")
 ANCHOR = "sentence-transformers"
 # Peers besides the anchor (benchmark-only dependencies: `pip install simvec[bench]`). Each is tried and, when
 # it cannot load the local model offline, reported with the exact reason instead of a number.
@@ -55,30 +55,68 @@ def scifact(data: Path) -> tuple[list[str], list[str], dict[str, str], dict[str,
     return list(beir.corpus), list(beir.corpus.values()), beir.queries, beir.qrels
 
 
+def load_contender(name: str):
+    """encode(texts, batch_size) -> vectors for an `Encoder` backend, the sentence-transformers anchor, or a peer."""
+    if name == ANCHOR:
+        from sentence_transformers import SentenceTransformer
+
+        from simvec.encoders.models import default_model_path
+
+        model = SentenceTransformer(str(default_model_path()), device="cpu")
+        return lambda texts, batch_size: model.encode(
+            texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+        )
+    if name in PEERS:
+        return load_peer(name)
+    from simvec import Encoder
+
+    encoder = Encoder(backend=name)
+    return lambda texts, batch_size: encoder.encode(texts, batch_size=batch_size, show_progress=False)
+
+
+def _serve(name: str, connection) -> None:
+    """A contender's own process: load it, then answer (texts, batch_size) with (seconds, vectors) until None."""
+    try:
+        started = time.perf_counter()
+        encode = load_contender(name)
+        encode(["warm up the kernels and allocators", "a second, longer warm-up sentence " * 8], 2)
+        connection.send(("ready", time.perf_counter() - started))
+    except Exception as exc:  # reported by the parent as "unavailable", with the reason
+        connection.send(("error", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"))
+        return
+    while (request := connection.recv()) is not None:
+        texts, batch_size = request
+        started = time.perf_counter()
+        vectors = np.asarray(encode(texts, batch_size), dtype=np.float32)
+        connection.send((time.perf_counter() - started, vectors))
+
+
 class Contender:
-    """One thing being timed: an `Encoder` backend or the sentence-transformers anchor, behind one `encode`."""
+    """One thing being timed, in its own process: runtimes keep thread pools (torch's OpenMP threads spin after
+    each call, OpenVINO's and ONNX Runtime's have their own), and in one process they would slow each other down.
+    Seconds are measured inside that process, so the pipe's transfer is not counted."""
 
     def __init__(self, name: str) -> None:
+        import multiprocessing
+
         self.name = name
-        started = time.perf_counter()
-        if name == ANCHOR:
-            from sentence_transformers import SentenceTransformer
+        self.connection, child = multiprocessing.get_context("spawn").Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(target=_serve, args=(name, child), daemon=True)
+        self.process.start()
+        status, value = self.connection.recv()
+        if status == "error":
+            self.process.join()
+            raise RuntimeError(value)
+        self.load_seconds, self.last_seconds = value, 0.0
 
-            from simvec.encoders.models import default_model_path
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        self.connection.send((list(texts), batch_size))
+        self.last_seconds, vectors = self.connection.recv()
+        return vectors
 
-            model = SentenceTransformer(str(default_model_path()), device="cpu")
-            self.encode = lambda texts, batch_size: model.encode(
-                texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
-            )
-        elif name in PEERS:
-            self.encode = load_peer(name)
-        else:
-            from simvec import Encoder
-
-            encoder = Encoder(backend=name)
-            self.encode = lambda texts, batch_size: encoder.encode(texts, batch_size=batch_size, show_progress=False)
-        self.load_seconds = time.perf_counter() - started
-        self.encode(["warm up the kernels and allocators", "a second, longer warm-up sentence " * 8], 2)
+    def close(self) -> None:
+        self.connection.send(None)
+        self.process.join(timeout=30)
 
 
 def _st(backend: str, **kwargs):
@@ -106,12 +144,12 @@ def load_peer(name: str):
     # OpenVINO runtime on the same torch.onnx export as simvec, behind simvec's tokenise/sort/pool loop: the
     # configuration sentence-transformers' openvino backend runs (optimum-intel -> openvino), and its static int8
     # export (NNCF post-training quantisation, calibrated here on simvec's own calibration texts).
-    import openvino as ov
-
     from simvec.encoders.base import TokenBackend
     from simvec.encoders.models import resolve_model
+    from simvec.encoders.openvino import import_without_telemetry
     from simvec.vectors.similarity import l2_normalize
 
+    ov = import_without_telemetry("openvino")
     card = resolve_model(None)
     path = openvino_model(card, int8=name == "openvino-int8-static")
     compiled = ov.Core().compile_model(path, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
@@ -137,9 +175,10 @@ def bench_dir() -> Path:
 
 def openvino_model(card, int8: bool) -> str:
     """The raw torch.onnx export (no ORT fusions: OpenVINO does its own), NNCF-quantised for int8; built once."""
-    import openvino as ov
-
     from simvec.encoders.onnx import export_fp32
+    from simvec.encoders.openvino import import_without_telemetry
+
+    ov = import_without_telemetry("openvino")
 
     out = bench_dir() / "openvino"
     raw, quantised = out / "raw.onnx", out / "int8.xml"
@@ -150,7 +189,7 @@ def openvino_model(card, int8: bool) -> str:
         with mock.patch.object(Path, "unlink", lambda self, *a, **k: None):  # keep export_fp32's raw.onnx
             export_fp32(card, out)
     if int8 and not quantised.exists():
-        import nncf
+        nncf = import_without_telemetry("nncf")
 
         from simvec.encoders.base import load_tokenizer
         from simvec.encoders.calibration import calibration_text, parse_calibration
@@ -169,9 +208,8 @@ def openvino_model(card, int8: bool) -> str:
 
 
 def timed(contender: Contender, texts: list[str], batch_size: int) -> tuple[float, np.ndarray]:
-    started = time.perf_counter()
     vectors = contender.encode(texts, batch_size)
-    return time.perf_counter() - started, vectors
+    return contender.last_seconds, vectors
 
 
 def interleaved(contenders: list[Contender], texts: list[str], batch_size: int, rounds: int):
@@ -199,9 +237,8 @@ def latency_ms(contender: Contender, texts: list[str]) -> tuple[float, float]:
     """p50 and p99 milliseconds of encoding one text per call."""
     samples = []
     for text in texts:
-        started = time.perf_counter()
         contender.encode([text], 1)
-        samples.append((time.perf_counter() - started) * 1000)
+        samples.append(contender.last_seconds * 1000)
     samples.sort()
     return statistics.median(samples), samples[min(len(samples) - 1, int(0.99 * len(samples)))]
 
@@ -265,8 +302,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.backends + args.peers:
         try:
             contenders.append(Contender(name))
-        except Exception as exc:  # a peer that cannot run here is reported with its reason, not dropped silently
-            unavailable[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        except RuntimeError as exc:  # a peer that cannot run here is reported with its reason, not dropped silently
+            unavailable[name] = str(exc)
             print(f"  {name} unavailable: {unavailable[name]}", file=sys.stderr, flush=True)
     from simvec import Encoder
 
@@ -309,6 +346,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     if not args.no_quality:
         results["quality"] = quality(args, contenders, corpus_vectors, doc_ids, docs, queries, qrels)
+    for contender in contenders:
+        contender.close()
     print_tables(results, datasets, args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
