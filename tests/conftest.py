@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -92,3 +93,25 @@ def reference_model():
     from simvec.encoders.models import default_model_path
 
     return SentenceTransformer(str(default_model_path()), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def beir_subset(tmp_path_factory):
+    """Writes a smaller BEIR folder: the first `queries` test queries, their judged documents and `others` more."""
+    from simvec.eval.readers import read_beir
+
+    def write(source: Path, queries: int, others: int) -> Path:
+        full = read_beir(source)
+        kept_queries = sorted(full.queries, key=int)[:queries]
+        relevant = {doc for q in kept_queries for doc in full.qrels[q]}
+        keep = relevant | set([doc for doc in full.corpus if doc not in relevant][:others])
+        out = tmp_path_factory.mktemp(f"{source.name}-subset") / source.name
+        (out / "qrels").mkdir(parents=True)
+        for name, ids in (("corpus.jsonl", keep), ("queries.jsonl", set(kept_queries))):
+            with (source / name).open(encoding="utf-8") as src, (out / name).open("w", encoding="utf-8") as dst:
+                dst.writelines(line for line in src if json.loads(line)["_id"] in ids)
+        judged = [f"{q}\t{d}\t{g}" for q in kept_queries for d, g in full.qrels[q].items()]
+        (out / "qrels" / "test.tsv").write_text("\n".join(["query-id\tcorpus-id\tscore", *judged]) + "\n")
+        return out
+
+    return write

@@ -281,14 +281,16 @@ def test_int8_keeps_stsb_quality(quantised_encoder, data_dir):
     assert result.spearman >= 82.03 - 0.5, result.spearman
 
 
-def test_openvino_int8_keeps_scifact_quality(openvino_encoder, data_dir):
-    """Full SciFact test: within 0.005 nDCG@10 of torch's 0.6451 (onnx-int8: tests/test_retrieval.py, if auto
-    picked it; when auto picked openvino-int8 these embeddings come from the cache)."""
+def test_openvino_int8_keeps_scifact_quality(openvino_encoder, exact_encoder, beir_subset, data_dir):
+    """All 300 SciFact test queries over their judged documents and 500 others: nDCG@10 within 0.005 of fp32
+    (torch's vectors to 1e-4). The full corpus (5,183 documents) runs on the default backend in test_retrieval.py."""
     from simvec.eval.retrieval import evaluate_retrieval
 
-    (result,) = evaluate_retrieval(data_dir / "scifact", modes=("dense",), model=openvino_encoder)
-    assert (result.queries, result.documents) == (300, 5183)
-    assert result.metrics["ndcg@10"] >= 0.6451 - 0.005, result.metrics
+    subset = beir_subset(data_dir / "scifact", queries=300, others=500)
+    (quantised,) = evaluate_retrieval(subset, modes=("dense",), model=openvino_encoder)
+    (reference,) = evaluate_retrieval(subset, modes=("dense",), model=exact_encoder)
+    assert quantised.queries == 300 and quantised.documents == reference.documents > 500
+    assert quantised.metrics["ndcg@10"] >= reference.metrics["ndcg@10"] - 0.005, (quantised.metrics, reference.metrics)
 
 
 def test_length_batches_sort_longest_first_and_can_keep_one_width_per_batch():

@@ -53,29 +53,9 @@ def test_read_beir_errors_name_the_file(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def scifact_subset(tmp_path_factory, data_dir):
+def scifact_subset(beir_subset, data_dir):
     """12 SciFact test queries, their relevant documents, and 150 other documents, in the BEIR layout."""
-    source = data_dir / "scifact"
-    full = read_beir(source)
-    queries = sorted(full.queries, key=int)[:12]
-    relevant = {doc for q in queries for doc in full.qrels[q]}
-    others = [doc for doc in full.corpus if doc not in relevant][:150]
-    keep = relevant | set(others)
-    out = tmp_path_factory.mktemp("scifact-subset") / "scifact-mini"
-    (out / "qrels").mkdir(parents=True)
-    with (
-        (source / "corpus.jsonl").open(encoding="utf-8") as src,
-        (out / "corpus.jsonl").open("w", encoding="utf-8") as dst,
-    ):
-        dst.writelines(line for line in src if json.loads(line)["_id"] in keep)
-    with (
-        (source / "queries.jsonl").open(encoding="utf-8") as src,
-        (out / "queries.jsonl").open("w", encoding="utf-8") as dst,
-    ):
-        dst.writelines(line for line in src if json.loads(line)["_id"] in queries)
-    lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{g}" for q in queries for d, g in full.qrels[q].items()]
-    (out / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
-    return out
+    return beir_subset(data_dir / "scifact", queries=12, others=150)
 
 
 def test_scifact_subset_end_to_end_with_cached_embeddings(scifact_subset, encoder, tmp_path):
