@@ -6,9 +6,9 @@ machines (or two runs) incomparable. The check embeds a small built-in set of se
 and compares with torch: every text's vector (cosine) and every pair's similarity (absolute change); it also
 embeds a few texts alone and checks they get the vectors they got inside a batch, so a batch-dependent
 backend (dynamically quantised int8, whose activation scales come from each batch) is never the default.
-Both int8 backends are statically quantised (calibrated activation scales; OpenVINO's batches hold one token
-count each), so they pass that check; the first in preference order wins unless a later one is clearly faster
-on this machine, which on CPUs with int8 dot-product instructions is usually `openvino-int8`. A candidate that
+Both int8 backends are statically quantised (calibrated activation scales; OpenVINO's texts padded to fixed
+bucket widths), so they pass that check; the first in preference order wins unless a later one is clearly faster
+on this machine (`openvino-int8` was on a Xeon with AVX-512 VNNI, not on an AVX2-only EPYC). A candidate that
 fails to load (e.g. a graph that cannot be quantised) is skipped and the decision says why. The decision is
 cached per model hash, machine and library versions, and tolerance; `simvec info` prints its reason.
 """

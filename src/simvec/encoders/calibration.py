@@ -17,12 +17,14 @@ the dynamic graph on this model (BENCHMARKS.md, issue 13).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simvec.encoders.artifacts import load_or_build
 from simvec.errors import ModelError
 
 if TYPE_CHECKING:  # onnx is imported where a graph is built, not when simvec is
@@ -47,6 +49,24 @@ def parse_calibration(text: str, source: str) -> list[str]:
 def calibration_digest(text: str) -> str:
     """Short content hash of the calibration texts: part of the int8 graph's cache key."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def load_or_build_calibrated(kind: str, key: str, build: Callable[[Path, str], None], describe: str) -> Path:
+    """The verified cached artefact built by `build(out_dir, calibration)` on the shipped calibration texts.
+
+    The texts' digest ends the key and the texts are kept beside the graph, so a missing, damaged or changed
+    copy means a rebuild, never a graph calibrated on other texts.
+    """
+    calibration = calibration_text()
+
+    def build_and_keep_texts(out: Path) -> None:
+        build(out, calibration)
+        (out / CALIBRATION_FILE).write_text(calibration, encoding="utf-8")
+
+    built = load_or_build(kind, f"{key}-{calibration_digest(calibration)}", build_and_keep_texts, describe)
+    if (built / CALIBRATION_FILE).read_text(encoding="utf-8") != calibration:  # verified, so only a bug gets here
+        raise RuntimeError(f"bug: {built} was calibrated on other texts than its key says")
+    return built
 
 
 def activation_ranges(model: ModelProto, feeds: Sequence[dict[str, np.ndarray]]) -> dict[str, tuple[float, float]]:

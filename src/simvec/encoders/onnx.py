@@ -19,8 +19,7 @@ from simvec.encoders.base import TokenBackend, load_tokenizer
 from simvec.encoders.calibration import (
     CALIBRATION_FILE,
     activation_ranges,
-    calibration_digest,
-    calibration_text,
+    load_or_build_calibrated,
     make_static,
     parse_calibration,
 )
@@ -142,7 +141,6 @@ def quantize_int8(card: ModelCard, fp32_dir: Path, out_dir: Path, calibration: s
     inputs = {i.name for i in model.graph.input}
     feeds = [{k: v for k, v in f.items() if k in inputs} for f in calibration_feeds(card, calibration)]
     onnx.save(make_static(model, activation_ranges(model, feeds)), out_dir / "model.onnx")
-    (out_dir / CALIBRATION_FILE).write_text(calibration, encoding="utf-8")
 
 
 def calibration_feeds(card: ModelCard, calibration: str) -> list[dict[str, np.ndarray]]:
@@ -162,17 +160,12 @@ def onnx_model_dir(card: ModelCard, int8: bool) -> Path:
     fp32 = load_or_build("onnx", key, lambda out: export_fp32(card, out), f"ONNX export of {card.model_id}")
     if not int8:
         return fp32
-    calibration = calibration_text()
-    int8_key = f"{key}-static{INT8_VERSION}-{calibration_digest(calibration)}"
-    built = load_or_build(
+    return load_or_build_calibrated(
         "onnx-int8",
-        int8_key,
-        lambda out: quantize_int8(card, fp32, out, calibration),
+        f"{key}-static{INT8_VERSION}",
+        lambda out, calibration: quantize_int8(card, fp32, out, calibration),
         f"int8 ONNX graph of {card.model_id}",
     )
-    if (built / CALIBRATION_FILE).read_text(encoding="utf-8") != calibration:  # verified, so only a bug gets here
-        raise RuntimeError(f"bug: {built} was calibrated on other texts than its key says")
-    return built
 
 
 class OnnxBackend(TokenBackend):

@@ -21,9 +21,9 @@ from types import ModuleType
 
 import numpy as np
 
-from simvec.encoders.artifacts import load_or_build, model_hash
+from simvec.encoders.artifacts import model_hash
 from simvec.encoders.base import TokenBackend
-from simvec.encoders.calibration import CALIBRATION_FILE, calibration_digest, calibration_text
+from simvec.encoders.calibration import load_or_build_calibrated
 from simvec.encoders.models import ModelCard
 from simvec.encoders.onnx import calibration_feeds, export_raw, physical_cores
 from simvec.encoders.optional import require
@@ -55,7 +55,6 @@ def quantize_openvino(card: ModelCard, out_dir: Path, calibration: str) -> None:
         raise ModelError(f"NNCF found nothing to quantise in {card.model_id} (no int8 activations in its graph)")
     ov.save_model(quantized, str(out_dir / GRAPH))
     raw.unlink()
-    (out_dir / CALIBRATION_FILE).write_text(calibration, encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -84,17 +83,12 @@ def import_without_telemetry(module: str) -> ModuleType:
 
 def openvino_model_dir(card: ModelCard) -> Path:
     """The verified cached int8 IR for this model (exported and quantised first when needed)."""
-    calibration = calibration_text()
-    key = f"{model_hash(card.path)[:24]}-v{OPENVINO_INT8_VERSION}-{calibration_digest(calibration)}"
-    built = load_or_build(
+    return load_or_build_calibrated(
         "openvino-int8",
-        key,
-        lambda out: quantize_openvino(card, out, calibration),
+        f"{model_hash(card.path)[:24]}-v{OPENVINO_INT8_VERSION}",
+        lambda out, calibration: quantize_openvino(card, out, calibration),
         f"OpenVINO int8 graph of {card.model_id}",
     )
-    if (built / CALIBRATION_FILE).read_text(encoding="utf-8") != calibration:  # verified, so only a bug gets here
-        raise RuntimeError(f"bug: {built} was calibrated on other texts than its key says")
-    return built
 
 
 class OpenVinoBackend(TokenBackend):
@@ -114,7 +108,7 @@ class OpenVinoBackend(TokenBackend):
             "INFERENCE_PRECISION_HINT": "f32",
             "INFERENCE_NUM_THREADS": threads or physical_cores(),
             # pinned threads cannot move off a core another process (a Ray actor, the server's clients) is using;
-            # unpinned measured 1.1-1.2x faster here (BENCHMARKS.md, issue 13)
+            # unpinned measured 1.1-1.2x faster on a loaded 2-core machine (a scratch run, not kept)
             "ENABLE_CPU_PINNING": False,
         }
         self.compiled = ov.Core().compile_model(str(self.model_dir / GRAPH), "CPU", config)
