@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from simvec.encoders.quiet import preparing
+
 MANIFEST = "manifest.json"
 # Files in a model directory that do not change its output; everything else is hashed.
 _UNHASHED = {"README.md", ".gitattributes", "data_config.json"}
@@ -89,14 +91,15 @@ def load_or_build(kind: str, key: str, build: Callable[[Path], None], describe: 
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.building-", dir=final.parent))
     try:
-        build(tmp)
-        files = {
-            p.relative_to(tmp).as_posix(): {"size": p.stat().st_size, "sha256": file_sha256(p)}
-            for p in sorted(tmp.rglob("*"))
-            if p.is_file()
-        }
-        _write_synced(tmp / MANIFEST, json.dumps({"kind": kind, "key": key, "files": files}, indent=2))
-        _install(tmp, final)
+        with preparing(kind, describe, final):
+            build(tmp)
+            files = {
+                p.relative_to(tmp).as_posix(): {"size": p.stat().st_size, "sha256": file_sha256(p)}
+                for p in sorted(tmp.rglob("*"))
+                if p.is_file()
+            }
+            _write_synced(tmp / MANIFEST, json.dumps({"kind": kind, "key": key, "files": files}, indent=2))
+            _install(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
