@@ -19,6 +19,7 @@ from simvec.cli import embed as _embed  # noqa: F401
 from simvec.cli import evaluate as _evaluate  # noqa: F401
 from simvec.cli import mine as _mine  # noqa: F401
 from simvec.cli import pairs as _pairs  # noqa: F401
+from simvec.cli import prepare as _prepare  # noqa: F401
 from simvec.cli import relevance as _relevance  # noqa: F401
 from simvec.cli import serve as _serve  # noqa: F401
 from simvec.cli.app import app

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import typer
 
 from simvec.encoders.backends import CONCRETE_BACKENDS
+from simvec.encoders.quiet import VERBOSE_ENV
 
 app = typer.Typer(
     name="simvec",
@@ -27,6 +29,19 @@ BackendOption = typer.Option(
     "-b",
     help=f"auto (the fastest within tolerance of torch, measured once per machine), {', '.join(CONCRETE_BACKENDS)}.",
 )
+
+
+@app.callback()
+def main_options(
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        help="Let other libraries' warnings, logs and progress bars through while a model is prepared.",
+    ),
+) -> None:
+    """simvec: embed, compare, store, search and evaluate text embeddings, locally."""
+    if verbose:  # read where a build runs (simvec.encoders.quiet), in this process and in its children
+        os.environ[VERBOSE_ENV] = "1"
 
 
 def print_json(payload: object) -> None:
