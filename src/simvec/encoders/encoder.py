@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simvec.encoders.artifacts import MANIFEST, file_sha256
 from simvec.encoders.auto import choose_backend
 from simvec.encoders.backends import BACKENDS, load_backend
 from simvec.encoders.base import EncodeStats
@@ -47,9 +48,10 @@ def as_text_list(texts: str | Iterable[str]) -> tuple[list[str], bool]:
 class Encoder:
     """Embeds text with a sentence-transformers-format model (default: the bundled all-MiniLM-L6-v2).
 
-    `backend`: "auto" (default: the fastest backend whose vectors match torch within tolerance), "torch"
-    (the reference), "onnx", "onnx-int8", or "static" (a distilled static model: much faster, a different
-    vector space, never chosen by auto). `cache`: None (off), True (the default file under the simvec cache
+    `backend`: "auto" (default: the backend a rule on this CPU's features picks, checked against torch; the same
+    in every process on this machine, see simvec.encoders.auto), "torch" (the reference), "onnx", "onnx-int8",
+    "openvino-int8", or "static" (a distilled static model: much faster, a different vector space, never chosen
+    by auto). `cache`: None (off), True (the default file under the simvec cache
     dir), a path, or an `EmbeddingCache`, to skip the model for texts embedded before.
     """
 
@@ -88,10 +90,27 @@ class Encoder:
     def __repr__(self) -> str:
         return f"Encoder(model={self.model_id!r}, dimension={self.dimension}, backend={self.backend.name!r})"
 
+    @property
+    def provenance(self) -> dict[str, str | None]:
+        """Which runtime made this encoder's vectors: backend name, its fingerprint and its artefact's digest.
+
+        Two encoders with equal provenance give the same vectors for the same text; a collection or an embedding
+        job records it so later texts are embedded in the same vector space. `artifact` is the sha256 of the
+        built graph's manifest (every file's sha256), None for a backend that runs the model's own files (torch).
+        """
+        model_dir = getattr(self.backend, "model_dir", None)
+        manifest = Path(model_dir) / MANIFEST if model_dir is not None else None
+        return {
+            "backend": self.backend.name,
+            "fingerprint": self.backend.fingerprint,
+            "artifact": file_sha256(manifest) if manifest is not None and manifest.is_file() else None,
+        }
+
     def info(self) -> dict[str, object]:
         """Model, dimension, max length, pooling, prompts and backend as a JSON-ready dict."""
         details = {**self.card.describe(), "dimension": self.dimension, "backend": self.backend.name}
         if self.backend_choice is not None:
+            details["backend_rule"] = self.backend_choice.get("rule")
             details["backend_reason"] = self.backend_choice["reason"]
         if self.cache is not None:
             details["cache"] = str(self.cache.path)
