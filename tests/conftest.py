@@ -86,6 +86,14 @@ def exact_encoder():
 
 
 @pytest.fixture(scope="session")
+def fp32_stsb(data_dir, exact_encoder):
+    """The full STS-B test on fp32 (the published figure's reproduction), measured once for every test that needs it."""
+    from simvec.eval.sts import evaluate_sts, read_stsb
+
+    return evaluate_sts(exact_encoder, read_stsb(data_dir / "stsb", "test"), n_resamples=100)
+
+
+@pytest.fixture(scope="session")
 def reference_model():
     """sentence-transformers on the same bundled model: the anchor our numbers are checked against."""
     from sentence_transformers import SentenceTransformer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 
@@ -238,31 +239,156 @@ def test_auto_never_picks_int8_that_fails_the_check(card, int8_encoder, tmp_path
     assert again.name == backend.name and again_decision["reason"].endswith("[cached decision]")
 
 
-def test_auto_is_the_default_explains_itself_and_picks_the_fastest_batch_invariant_backend(onnx_encoder, int8_encoder):
+VNNI_FLAGS = frozenset({"fma", "avx2", "avx512f", "avx512_vnni", "avx512_bf16"})
+AVX2_FLAGS = frozenset({"fma", "avx2"})
+
+
+def test_auto_is_the_default_explains_its_rule_and_builds_nothing_past_its_choice(onnx_encoder, int8_encoder):
+    """The default follows this CPU's rule: the first candidate in the rule's order that passes the check, and no
+    later candidate is built or measured (a race is for CPUs no rule covers)."""
     from simvec.encoders import auto
-    from simvec.encoders.auto import Tolerance
 
     encoder = Encoder()
     details = encoder.info()
-    report = encoder.backend_choice["candidates"]
-    assert details["backend"] in details["backend_reason"] and "tolerance" in details["backend_reason"]
-    # static int8 passes the alone-vs-batch check that dynamic int8 failed; the pick is the fastest that passes
-    assert report["onnx-int8"]["passed"] and report["onnx-int8"]["batch_cosine"] >= Tolerance().min_batch_cosine
-    passing = [name for name in auto.CANDIDATES if report[name]["passed"]]
-    seconds = {name: report[name]["seconds_per_round"] for name in passing}
-    assert details["backend"] == auto.pick_fastest(passing, seconds, Tolerance().switch_margin)
-    assert all(len(rounds) == auto.SPEED_ROUNDS for rounds in seconds.values())
+    decision = encoder.backend_choice
+    rule = auto.cpu_rule(auto.cpu_flags())
+    assert details["backend_rule"] == decision["rule"] == rule.name
+    assert details["backend"] in details["backend_reason"] and f"rule {rule.name}" in details["backend_reason"]
+    report = decision["candidates"]
+    if rule.order is not None:
+        tried = [name for name in rule.order if name in report]
+        assert tried == list(rule.order[: len(tried)]) and tried[-1] == details["backend"]
+        assert all(not report[name]["passed"] for name in tried[:-1])
+        assert all("texts_per_s" not in result for result in report.values())  # nothing was timed
+    chosen = report[details["backend"]]
+    assert chosen["passed"] and chosen["batch_cosine"] >= auto.Tolerance().min_batch_cosine
+    assert chosen["rank_overlap"] >= auto.Tolerance().min_rank_overlap
+
+
+def test_cpu_flags_are_read_from_cpuinfo_and_unknown_when_missing(tmp_path):
+    from simvec.encoders.auto import cpu_flags
+
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx2 fma avx512_vnni\n\n")
+    assert cpu_flags(x86) == {"fpu", "sse4_2", "avx2", "fma", "avx512_vnni"}
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp\n")
+    assert cpu_flags(arm) == {"fp", "asimd", "asimddp"}
+    empty = tmp_path / "empty"
+    empty.write_text("processor\t: 0\nflags\t\t:\n")
+    assert cpu_flags(empty) is None and cpu_flags(tmp_path / "missing") is None
+
+
+def test_cpu_rules_map_features_to_an_order_and_unknown_cpus_to_a_race():
+    from simvec.encoders.auto import AVX2_RULE, RACE_RULE, VNNI_RULE, cpu_rule
+
+    assert cpu_rule(VNNI_FLAGS) is VNNI_RULE and VNNI_RULE.order[0] == "openvino-int8"
+    assert cpu_rule(frozenset({"fma", "avx2", "amx_int8", "amx_bf16"})) is VNNI_RULE
+    assert cpu_rule(AVX2_FLAGS) is AVX2_RULE and AVX2_RULE.order[0] == "onnx-int8"
+    for unknown in (None, frozenset(), frozenset({"fp", "asimd"}), frozenset({"fma", "avx2", "avx_vnni"})):
+        assert cpu_rule(unknown) is RACE_RULE and RACE_RULE.order is None
+    assert all(rule.order[-1] == "torch" for rule in (VNNI_RULE, AVX2_RULE))  # the reference always remains
 
 
 def test_auto_keeps_its_preference_unless_another_backend_is_clearly_faster():
-    """One slow round (a load spike) must not flip the choice; a consistent clear win must."""
+    """One slow round (a load spike) must not flip a race; a consistent clear win must."""
     from simvec.encoders.auto import pick_fastest
 
     spiky = {"onnx-int8": [1.0, 1.0, 5.0, 1.0, 1.0], "onnx": [1.1, 1.0, 1.0, 1.05, 1.1], "torch": [0.95] * 5}
-    assert pick_fastest(["onnx-int8", "onnx", "torch"], spiky, margin=1.15) == "onnx-int8"
+    assert pick_fastest(["onnx-int8", "onnx", "torch"], spiky, margin=1.3) == "onnx-int8"
     clear = {"onnx-int8": [2.0, 2.1, 1.9, 2.0, 2.2], "onnx": [1.0, 1.1, 1.0, 0.9, 1.0], "torch": [1.5] * 5}
-    assert pick_fastest(["onnx-int8", "onnx", "torch"], clear, margin=1.15) == "onnx"
-    assert pick_fastest(["torch"], clear, margin=1.15) == "torch"
+    assert pick_fastest(["onnx-int8", "onnx", "torch"], clear, margin=1.3) == "onnx"
+    assert pick_fastest(["torch"], clear, margin=1.3) == "torch"
+
+
+@pytest.fixture()
+def cpu_hog():
+    """Both cores busy (two spinning processes), stopped by PID afterwards."""
+    import subprocess
+
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield
+    for hog in hogs:
+        hog.kill()
+        hog.wait()
+
+
+@pytest.fixture()
+def private_decisions(tmp_path, monkeypatch):
+    """A cache whose `auto` decisions are this test's own, sharing the session's built graphs."""
+    fresh = tmp_path / "cache"
+    fresh.mkdir()
+    for entry in artifacts.cache_dir().iterdir():
+        if entry.is_dir() and entry.name != "auto":
+            (fresh / entry.name).symlink_to(entry, target_is_directory=True)
+    monkeypatch.setenv("SIMVEC_CACHE_DIR", str(fresh))
+    return fresh
+
+
+def test_race_for_an_unknown_cpu_decides_the_same_under_a_cpu_hog(card, int8_encoder, openvino_encoder, request):
+    """A CPU no rule covers races the candidates; both cores busy must not change the outcome."""
+    from simvec.encoders import auto
+
+    texts = auto.speed_sample()[:24]
+    candidates = ("onnx-int8", "openvino-int8", "onnx")
+    quiet, _ = auto.evaluate_candidates(card, auto.Tolerance(), None, candidates, texts)
+    request.getfixturevalue("cpu_hog")
+    busy, _ = auto.evaluate_candidates(card, auto.Tolerance(), None, candidates, texts)
+    assert quiet["rule"] == busy["rule"] == "race" and quiet["cpu_flags"] is None
+    assert busy["chosen"] == quiet["chosen"], (quiet["reason"], busy["reason"])
+    assert all(len(quiet["candidates"][name]["seconds_per_round"]) == auto.RACE_ROUNDS for name in candidates)
+
+
+def test_fresh_processes_under_load_pick_the_same_backend(private_decisions, int8_encoder, cpu_hog):
+    """Each process decides anew (no cached decision) while both cores are busy: one answer."""
+    import json
+    import shutil
+    import subprocess
+
+    script = "import json; from simvec import Encoder; e = Encoder(); print(json.dumps(e.provenance))"
+    seen = []
+    for _ in range(3):
+        shutil.rmtree(private_decisions / "auto", ignore_errors=True)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        seen.append(json.loads(done.stdout.splitlines()[-1]))
+    assert all(provenance == seen[0] for provenance in seen), seen
+    assert seen[0]["backend"] == Encoder().backend.name
+
+
+def test_damaged_cached_decision_is_decided_again(card, private_decisions):
+    from simvec.encoders import auto
+
+    backend, decision = auto.choose_backend(card)
+    (path,) = (private_decisions / "auto").iterdir()
+    for damage in ("{not json", "[]", '{"chosen": "no-such-backend"}', ""):
+        path.write_text(damage)
+        again, redecided = auto.choose_backend(card)
+        assert again.name == backend.name and not redecided["reason"].endswith("[cached decision]")
+        assert json.loads(path.read_text())["chosen"] == backend.name  # written anew
+
+
+def test_a_runtime_that_fails_to_import_is_skipped_with_its_reason(card, int8_encoder, private_decisions, monkeypatch):
+    """On a VNNI CPU openvino-int8 comes first; without OpenVINO, auto takes the next and says why."""
+    from simvec.encoders import auto
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    backend, decision = auto.choose_backend(card, flags=VNNI_FLAGS)
+    assert backend.name == "onnx-int8" and decision["rule"] == "avx512-vnni"
+    assert "openvino-int8 unavailable (MissingDependencyError: the 'openvino-int8' backend needs" in decision["reason"]
+
+
+@pytest.mark.parametrize("backend", ["openvino-int8", "static"])
+def test_an_unavailable_backend_is_a_one_line_error_listing_what_is_available(backend, monkeypatch, capsys):
+    from simvec.cli import main
+
+    monkeypatch.setitem(sys.modules, {"openvino-int8": "openvino", "static": "model2vec"}[backend], None)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info", "--backend", backend])
+    err = capsys.readouterr().err
+    assert exit_info.value.code != 0 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert f"the {backend!r} backend needs" in line and "backends available here: torch, onnx, onnx-int8" in line
 
 
 def test_int8_is_batch_invariant_on_mixed_lengths(quantised_encoder, varied_texts):
@@ -273,21 +399,21 @@ def test_int8_is_batch_invariant_on_mixed_lengths(quantised_encoder, varied_text
         assert cosines(alone, batched).min() >= 0.9999, batch_size
 
 
-def test_int8_keeps_stsb_quality(quantised_encoder, data_dir):
-    """Full STS-B test: static int8 within 0.005 Spearman of torch (82.03, asserted in test_sts.py)."""
+def test_int8_keeps_stsb_quality(quantised_encoder, data_dir, fp32_stsb):
+    """Full STS-B test: each static int8 backend within 0.3 Spearman points of fp32 measured in the same run."""
     from simvec.eval.sts import evaluate_sts, read_stsb
 
     result = evaluate_sts(quantised_encoder, read_stsb(data_dir / "stsb", "test"), n_resamples=10)
-    assert result.spearman >= 82.03 - 0.5, result.spearman
+    assert result.spearman >= fp32_stsb.spearman - 0.3, (result.spearman, fp32_stsb.spearman)
 
 
-def test_openvino_int8_keeps_scifact_quality(openvino_encoder, exact_encoder, beir_subset, data_dir):
-    """All 300 SciFact test queries over their judged documents and 500 others: nDCG@10 within 0.005 of fp32
-    (torch's vectors to 1e-4). The full corpus (5,183 documents) runs on the default backend in test_retrieval.py."""
+def test_int8_keeps_scifact_quality(quantised_encoder, exact_encoder, beir_subset, data_dir):
+    """All 300 SciFact test queries over their judged documents and 500 others: each int8 backend's nDCG@10 within
+    0.005 of fp32 in the same run. The published figure (full corpus, fp32) is reproduced in test_retrieval.py."""
     from simvec.eval.retrieval import evaluate_retrieval
 
     subset = beir_subset(data_dir / "scifact", queries=300, others=500)
-    (quantised,) = evaluate_retrieval(subset, modes=("dense",), model=openvino_encoder)
+    (quantised,) = evaluate_retrieval(subset, modes=("dense",), model=quantised_encoder)
     (reference,) = evaluate_retrieval(subset, modes=("dense",), model=exact_encoder)
     assert quantised.queries == 300 and quantised.documents == reference.documents > 500
     assert quantised.metrics["ndcg@10"] >= reference.metrics["ndcg@10"] - 0.005, (quantised.metrics, reference.metrics)
@@ -325,7 +451,7 @@ def test_unquantisable_graph_makes_auto_fall_back_and_say_why(card, tmp_path, mo
     monkeypatch.setenv("SIMVEC_CACHE_DIR", str(tmp_path))
     # the quantiser leaves the graph as it is (as it does for a model with no MatMul it can quantise)
     monkeypatch.setattr(quantization, "quantize_dynamic", lambda source, target, **_: shutil.copy(source, target))
-    backend, decision = auto.choose_backend(card, refresh=True)
+    backend, decision = auto.choose_backend(card, refresh=True, flags=AVX2_FLAGS)  # the rule that tries it first
     assert backend.name != "onnx-int8" and not decision["candidates"]["onnx-int8"]["passed"]
     assert (
         "onnx-int8 unavailable (ModelError: the quantised graph has no dynamically quantised activations"
@@ -346,6 +472,7 @@ def test_graph_nncf_cannot_quantise_makes_auto_fall_back_and_info_say_why(
         shutil.copytree(artifacts.cache_dir() / kind, tmp_path / kind)
     monkeypatch.setenv("SIMVEC_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(nncf, "quantize", lambda model, *args, **kwargs: model)
+    monkeypatch.setattr(auto, "cpu_flags", lambda: VNNI_FLAGS)  # the rule that tries it first, here and in info
     backend, decision = auto.choose_backend(card, refresh=True)
     assert backend.name != "openvino-int8" and not decision["candidates"]["openvino-int8"]["passed"]
     assert "openvino-int8 unavailable (ModelError: NNCF found nothing to quantise" in decision["reason"]

@@ -220,7 +220,7 @@ def test_cli_creates_a_milvus_collection_and_the_server_serves_it_unchanged(tmp_
 
 
 @pytest.mark.engine
-def test_scifact_dense_ndcg_on_milvus_equals_native(data_dir, encoder):
+def test_scifact_dense_ndcg_on_milvus_equals_native(data_dir, exact_encoder):
     """Issue 14: exact (FLAT) dense search on Milvus gives SciFact's native nDCG@10 within 0.002.
 
     Both runs use the corpus vectors cached by the native evaluation (the Milvus copy is filled from them and
@@ -228,8 +228,8 @@ def test_scifact_dense_ndcg_on_milvus_equals_native(data_dir, encoder):
     """
     from simvec.eval.retrieval import evaluate_retrieval
 
-    (native,) = evaluate_retrieval(data_dir / "scifact", modes=("dense",), model=encoder)
-    (milvus,) = evaluate_retrieval(data_dir / "scifact", modes=("dense",), model=encoder, backend="milvus")
+    (native,) = evaluate_retrieval(data_dir / "scifact", modes=("dense",), model=exact_encoder)
+    (milvus,) = evaluate_retrieval(data_dir / "scifact", modes=("dense",), model=exact_encoder, backend="milvus")
     assert (milvus.queries, milvus.documents) == (300, 5183)
     assert milvus.extra["backend"]["index_type"] == "FLAT"
     for metric in ("ndcg@10", "mrr@10", "recall@100"):
