@@ -29,12 +29,15 @@ log = logging.getLogger("simvec")
 # Loggers of the libraries a build runs that print on their own (own handler, no propagation) besides the root.
 THIRD_PARTY_LOGGERS = ("transformers", "torch", "onnxruntime", "onnx", "nncf", "openvino", "huggingface_hub")
 
-# Why each kind of artefact is built and how long it takes (measured on a 2-core AVX2 EPYC, issue 25).
+# Why each kind of artefact is built and how long it takes: measured on the 2-core AVX2 EPYC of issue 25 at load 4-8
+# (onnx 9-22 s, onnx-int8 19 s after it, openvino-int8 108 s, static 192 s; the machine was shared, so quiet figures are lower).
 PURPOSES = {
-    "onnx": ("the model converted for ONNX Runtime, faster than torch on a CPU", "about 30 s"),
-    "onnx-int8": ("an int8 copy of the model for this CPU, calibrated on simvec's texts", "about a minute"),
+    "onnx": ("the model converted for ONNX Runtime, faster than torch on a CPU", "about 20 s"),
+    "onnx-int8": ("an int8 copy of the model for this CPU, calibrated on simvec's texts", "about 20 s"),
     "openvino-int8": ("an int8 copy of the model for OpenVINO, calibrated on simvec's texts", "about a minute"),
-    "static": ("a distilled static model (a table lookup per token)", "about a minute"),
+    "static": ("a table of one vector per token distilled from the model", "one to three minutes"),
+    # for `auto` when it has to measure (encoders/auto.py could wrap its check in `preparing("auto", ...)`)
+    "auto": ("checked against torch on simvec's texts", "about 20 s"),
 }
 
 
