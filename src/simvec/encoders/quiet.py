@@ -30,7 +30,7 @@ log = logging.getLogger("simvec")
 THIRD_PARTY_LOGGERS = ("transformers", "torch", "onnxruntime", "onnx", "nncf", "openvino", "huggingface_hub")
 
 # Why each kind of artefact is built and how long it takes: measured on the 2-core AVX2 EPYC of issue 25 at load 4-8
-# (onnx 9-22 s, onnx-int8 19 s after it, openvino-int8 108 s, static 192 s; the machine was shared, so quiet figures are lower).
+# (onnx 9-22 s, onnx-int8 19 s after it, openvino-int8 108 s, static 192 s, while other tests shared its 2 cores).
 PURPOSES = {
     "onnx": ("the model converted for ONNX Runtime, faster than torch on a CPU", "about 20 s"),
     "onnx-int8": ("an int8 copy of the model for this CPU, calibrated on simvec's texts", "about 20 s"),
