@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simvec.atomic import atomic_write
+from simvec.atomic import atomic_write, atomic_write_text
 from simvec.errors import InputError, InputFileError
 
 INPUT_FORMATS = (".txt", ".jsonl", ".csv", ".parquet")
@@ -158,10 +158,24 @@ def _not_a_file(path: Path) -> str:
     return "no such file"
 
 
+def sidecar_path(path: str | Path) -> Path:
+    """Where a .npy output's description (`write_vectors(metadata=...)`) is written: `<path>.json`."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
 def write_vectors(
-    path: str | Path, vectors: np.ndarray, ids: Sequence[str], columns: dict[str, Sequence[int]] | None = None
+    path: str | Path,
+    vectors: np.ndarray,
+    ids: Sequence[str],
+    columns: dict[str, Sequence[int]] | None = None,
+    metadata: dict[str, object] | None = None,
 ) -> None:
-    """Write vectors to .npy (the matrix) or .parquet (columns id, any `columns` given, vector)."""
+    """Write vectors to .npy (the matrix) or .parquet (columns id, any `columns` given, vector).
+
+    `metadata` (JSON values) describes the vectors: in a .parquet file each key is schema metadata `simvec.<key>`
+    (its value as JSON); beside a .npy file it is the sidecar `<path>.json`.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
@@ -170,6 +184,8 @@ def write_vectors(
         )
     if suffix == ".npy":
         atomic_write(path, lambda handle: np.save(handle, vectors))
+        if metadata is not None:
+            atomic_write_text(sidecar_path(path), json.dumps(metadata, indent=2) + "\n")
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -180,4 +196,6 @@ def write_vectors(
     )
     extra = {name: pa.array(list(values), pa.int64()) for name, values in (columns or {}).items()}
     table = pa.table({"id": pa.array(list(ids), pa.string()), **extra, "vector": column})
+    if metadata is not None:
+        table = table.replace_schema_metadata({f"simvec.{key}": json.dumps(value) for key, value in metadata.items()})
     atomic_write(path, lambda handle: pq.write_table(table, handle))

@@ -25,15 +25,15 @@ PathArgument = typer.Argument(..., help="Collection directory.")
 
 
 def _open(path: Path, *, cache: bool = False):
-    """Open a collection; with `cache`, its encoder reads and fills the embedding cache."""
+    """Open a collection; with `cache`, its encoder (on the collection's recorded backend) uses the embedding cache."""
     from simvec.encoders import Encoder
     from simvec.store import Collection
 
     if not cache:
         return Collection.open(path)
     with Collection.open(path) as probe:
-        model_id = probe.model_id
-    return Collection.open(path, model=Encoder(model_id, cache=True))
+        encoder = probe.recorded_encoder(lambda model, backend: Encoder(model, backend=backend, cache=True))
+    return Collection.open(path, model=encoder)
 
 
 @collection_app.command("create")
@@ -298,6 +298,8 @@ def delete(path: Path = PathArgument, ids: list[str] = typer.Argument(..., help=
 def info(path: Path = PathArgument, as_json: bool = JsonOption) -> None:
     """Count, dimension, model, index kind, bytes on disk (per document and per file)."""
     with _open(path) as collection:
+        if collection.provenance is not None:
+            collection.encoder  # noqa: B018  loaded so `backend_in_use` says what this machine embeds with
         print_details(collection.info(), as_json)
 
 

@@ -86,6 +86,7 @@ def embed(
 ) -> None:
     """Embed every text of INPUT and write the vectors to OUTPUT (with --chunk: every chunk of every text)."""
     from simvec.encoders import Encoder
+    from simvec.encoders.provenance import describe
 
     if engine not in ENGINES:
         raise typer.BadParameter(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}", param_hint="--engine")
@@ -144,6 +145,8 @@ def embed(
             "start": [a for text_spans in spans for a, _ in text_spans],
             "end": [b for text_spans in spans for _, b in text_spans],
         }
+    provenance = encoder.provenance
+    typer.echo(f"embedding {len(texts)} texts with {encoder.model_id} on backend {describe(provenance)}", err=True)
     vectors = encoder.encode(
         texts,
         prompt=prompt,
@@ -152,7 +155,9 @@ def embed(
         batch_size=batch_size,
         normalize=normalize,
     )
-    write_vectors(output, vectors, ids, columns)
+    # what made these vectors, so a reader can embed its queries in the same space (Parquet metadata, .npy sidecar)
+    described = {"model": encoder.model_id, "dimension": truncate_dim or encoder.dimension, "precision": precision}
+    write_vectors(output, vectors, ids, columns, metadata={**described, "provenance": provenance})
     stats = encoder.last_stats
     typer.echo(
         f"wrote {len(vectors)} vectors of shape {tuple(vectors.shape[1:])} {vectors.dtype} to {output}"

@@ -20,6 +20,7 @@ from typing import Unpack
 import numpy as np
 
 from simvec.encoders import Encoder, ModelCard, resolve_model, shared_encoder
+from simvec.encoders import provenance as provenances
 from simvec.errors import CollectionError
 from simvec.store import adapter as adapters
 from simvec.store import calibration as _calibration
@@ -69,6 +70,11 @@ def _model_card(model: str | Path | Encoder | None) -> ModelCard:
     return model.card if isinstance(model, Encoder) else resolve_model(model)
 
 
+def _provenance_setting(model: str | Path | Encoder | None) -> dict[str, object]:
+    """The `provenance` setting of a new collection: known at create only when an Encoder is given."""
+    return {"provenance": model.provenance} if isinstance(model, Encoder) else {}
+
+
 def _create_milvus(
     path: Path,
     card: ModelCard,
@@ -91,6 +97,7 @@ def _create_milvus(
         "index_params": IndexParams.parse(index_params).as_dict(),
         "indexed_fields": indexed_field_names(indexed_fields),
         "multivector": multivector or chunking,
+        **_provenance_setting(model),
     }
     return create_milvus(path, card, model, settings, **options)
 
@@ -197,6 +204,7 @@ class Collection(CollectionTasks):
             "compression": spec.as_dict() if spec else None,
             "index_params": params.as_dict(),
             "indexed_fields": fields,
+            **_provenance_setting(model),
         }
         if sets is not None:
             settings["multivector"] = sets.as_dict()
@@ -235,6 +243,8 @@ class Collection(CollectionTasks):
             collection = cls(path, store, model, index)
         if model is not None:
             collection._check_model(_model_card(model))
+        if isinstance(model, Encoder):  # allowed, but its vectors may not match the stored ones: say so
+            provenances.check_encoder(model, collection.provenance, collection._owner, collection._warn_key)
         return collection
 
     def close(self) -> None:
@@ -286,13 +296,34 @@ class Collection(CollectionTasks):
         validate.check_model(self.settings["encoder"], card, f"collection {self.path.name!r}")
 
     @property
+    def provenance(self) -> dict[str, str | None] | None:
+        """The backend (fingerprint, artefact digest) that embedded the documents, or None before any was embedded."""
+        return provenances.parse_provenance(self.settings.get("provenance"))
+
+    @property
+    def _owner(self) -> str:
+        return f"collection {self.path.name!r}"
+
+    @property
+    def _warn_key(self) -> str:
+        return str(self.path.resolve())
+
+    @property
     def encoder(self) -> Encoder:
-        """The collection's encoder, loaded on first use (shared in the process) and checked against the settings."""
+        """The collection's encoder, loaded on first use (shared in the process) and checked against the settings.
+
+        It runs the backend recorded in `provenance` when that can be built here, else `auto`'s choice (with a
+        warning naming both), so documents and queries are embedded in the space of the stored vectors.
+        """
         if self._encoder is None:
-            encoder = shared_encoder(self.model_id)
+            encoder = self.recorded_encoder()
             self._check_model(encoder.card)
             self._encoder = encoder
         return self._encoder
+
+    def recorded_encoder(self, load: provenances.Loader = shared_encoder) -> Encoder:
+        """An encoder (from `load(model, backend)`) on the recorded backend, else auto's (warning once, naming both)."""
+        return provenances.encoder_for(self.model_id, self.provenance, self._owner, key=self._warn_key, load=load)
 
     def _kind(self, count: int) -> str:
         return self.derived.wanted_kind(count, self._index_choice, self.compression)
@@ -322,6 +353,9 @@ class Collection(CollectionTasks):
             "dimension": self.dimension,
             "model": self.model_id,
             "encoder": self.settings["encoder"],
+            # what embedded the stored documents, and what this process embeds with (None: no encoder loaded yet)
+            "provenance": self.provenance,
+            "backend_in_use": self._encoder.backend.name if self._encoder is not None else None,
             "metric": self.metric,
             "index": self._index_choice,
             "index_kind": self._kind(count),
@@ -484,10 +518,19 @@ class Collection(CollectionTasks):
                 sets = [pending.ready[i][1] for i in fresh]
                 vector_set_rows.write_sets(self.store.conn, [ids[i] for i in fresh], sets, self.multivector.storage)
             self.store.set_metadata([(ids[i], meta_json[i]) for i in meta_only])
+            if fresh and pending.vectors is None:
+                self._record_provenance()
         replaced = sum(1 for i in fresh if ids[i] in existing)
         result.added += len(fresh) - replaced
         result.updated += replaced + len(meta_only)
         result.unchanged += len(ids) - len(fresh) - len(meta_only)
+
+    def _record_provenance(self) -> None:
+        """Record which backend embedded the documents, the first time any are (call inside `store.write()`)."""
+        if self.provenance is None and self._encoder is not None:
+            kept = self.store.set_setting_once("provenance", self._encoder.provenance)
+            # another process recorded its backend first: ours embedded this batch, so say if they differ
+            provenances.check_encoder(self._encoder, kept, self._owner, self._warn_key)
 
     def check_vectors(self, vectors: np.ndarray | Sequence, name: str = "vectors") -> np.ndarray:
         """Vectors as a float32 (n, dimension) matrix (unit-length for cosine); errors name the bad row."""

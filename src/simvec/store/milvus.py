@@ -190,6 +190,9 @@ class MilvusStore:
     def set_setting(self, key: str, value: object) -> None:
         self.local.set_setting(key, value)
 
+    def set_setting_once(self, key: str, value: object) -> object:
+        return self.local.set_setting_once(key, value)
+
     def generation(self) -> int:
         return self.local.generation()
 

@@ -168,6 +168,15 @@ class SQLiteStore:
         self.conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, json.dumps(value)))
         self.settings[key] = value
 
+    def set_setting_once(self, key: str, value: object) -> object:
+        """Store `value` unless another writer stored one first (call inside `write()`); returns the value kept."""
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            self.set_setting(key, value)
+        else:
+            self.settings[key] = json.loads(row[0])
+        return self.settings[key]
+
     def generation(self) -> int:
         """The number of write transactions committed so far."""
         return schema.counter(self.conn, "generation")
