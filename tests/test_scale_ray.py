@@ -24,6 +24,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from simvec.encoders import Encoder
+from simvec.encoders.backends import CONCRETE_BACKENDS
+from simvec.encoders.provenance import describe
 from simvec.errors import InputFileError, Unavailable
 from simvec.scale.cluster import check_reachable, host_port
 from simvec.scale.shards import MANIFEST, Shard, expand_inputs, ids_digest, verified_rows, write_manifest
@@ -81,6 +84,69 @@ def test_a_changed_input_is_redone(tmp_path):
     assert verified_rows(directory, shard, {"backend": "onnx-int8"}) is None
     (directory / MANIFEST).unlink()
     assert verified_rows(directory, shard, {"backend": "onnx-int8"}) is None
+
+
+def test_a_shard_embedded_with_another_provenance_is_redone(tmp_path):
+    ids = ["1", "2"]
+    shard, directory = _written_shard(tmp_path, ids)
+    provenance = {"backend": "onnx-int8", "fingerprint": "onnx-int8-v2-static3", "artifact": "ab" * 32}
+    options = {"backend": "onnx-int8"}
+    write_manifest(directory, shard, options, len(ids), ids_digest(ids), ["part-0.parquet"], provenance)
+    assert verified_rows(directory, shard, options, provenance) == 2
+    assert verified_rows(directory, shard, options, {**provenance, "artifact": "cd" * 32}) is None  # another build
+    assert verified_rows(directory, shard, options) is None  # a manifest from before provenance was recorded
+
+
+def test_an_actor_whose_encoder_differs_from_the_drivers_fails_its_shards_naming_both(tmp_path, monkeypatch):
+    """A node that built another int8 artefact (or none) embeds nothing; the driver fails the shard with why."""
+    import pyarrow as pa
+
+    from simvec.scale.ray_embed import EmbedActor, ShardResult, _finish
+
+    monkeypatch.setattr(EmbedActor, "__init__", lambda self: None)  # no model: the refusal path only
+    actor = EmbedActor()
+    actor.problem, actor.dimension, actor.refused_dir = (
+        "node n1 embeds with onnx-int8 (...), the driver ...",
+        4,
+        tmp_path,
+    )
+    block = pa.table({"shard": ["s1", "s1", "s2"], "id": ["a", "b", "c"], "text": ["x", "y", "z"]})
+    empty = actor(block)
+    assert empty.num_rows == 0 and empty.column_names == ["shard", "id", "vector"]
+    assert empty.schema.field("vector").type == pa.list_(pa.float32(), 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s1.json", "s2.json"]
+
+    staging = tmp_path / "staging"
+    (staging / "expected").mkdir(parents=True)
+    (staging / "refused").mkdir()
+    (staging / "expected" / "s1.json").write_text(json.dumps({"rows": 2, "ids_sha256": ids_digest(["a", "b"])}))
+    (tmp_path / "s1.json").rename(staging / "refused" / "s1.json")
+    said = []
+    result = _finish(Shard(tmp_path / "in.jsonl", "s1"), staging, tmp_path / "out", {}, {}, said.append)
+    assert result == ShardResult("s1", str(tmp_path / "in.jsonl"), "failed", error=actor.problem)
+    assert said == [f"FAILED {tmp_path / 'in.jsonl'}: {actor.problem}"]
+
+
+@pytest.mark.model
+def test_an_actor_checks_its_provenance_against_the_drivers(tmp_path, monkeypatch):
+    import torch
+
+    from simvec.scale.ray_embed import EmbedActor, resolve_provenance
+
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))  # restored after the test
+    try:
+        expected, dimension = resolve_provenance(None, "onnx")
+        assert expected["backend"] == "onnx" and dimension == 384
+        same = EmbedActor(None, "onnx", 1, {}, expected, dimension, str(tmp_path))
+        assert same.problem is None
+        other = EmbedActor(None, "onnx", 1, {}, {**expected, "artifact": "0" * 64}, dimension, str(tmp_path))
+        assert "embeds with onnx (" in other.problem and "the driver resolved onnx (" in other.problem
+        assert expected["artifact"][:12] in other.problem and "000000000000" in other.problem
+        unbuildable = EmbedActor(None, "onnx-fp8", 1, {}, expected, dimension, str(tmp_path))
+        assert "cannot build backend 'onnx-fp8'" in unbuildable.problem
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_onnx_threads_follow_omp_num_threads_as_ray_sets_it_per_actor(monkeypatch):
@@ -375,9 +441,17 @@ def test_two_nodes_embed_exactly_the_local_vectors_and_name_corrupt_shards(clust
     ids, vectors, kept = _output(out)
     assert sorted(ids) == sorted(expected_ids)  # every id exactly once
     assert kept == [int(i.split("-")[0][1:]) for i in ids]  # the chosen column travels with its row
-    by_id = dict(zip(expected_ids, encoder.encode(banking_texts[:600]), strict=True))
+    # The driver resolved the backend once (auto: whatever this CPU gets) and every shard's manifest names it.
+    manifests = [json.loads(path.read_text()) for path in sorted(out.glob("*/_manifest.json"))]
+    provenance = manifests[0]["provenance"]
+    assert len(manifests) == 4 and all(m["provenance"] == provenance for m in manifests)
+    assert provenance["backend"] in CONCRETE_BACKENDS and provenance["fingerprint"]
+    assert all(m["options"]["backend"] == provenance["backend"] for m in manifests)
+    assert f"embedding with backend {describe(provenance)}" in result.stderr
+    reference = encoder if encoder.provenance == provenance else Encoder(backend=provenance["backend"])
+    assert reference.provenance == provenance  # this process runs the same runtime and artefact as every actor
+    by_id = dict(zip(expected_ids, reference.encode(banking_texts[:600]), strict=True))
     local = np.stack([by_id[i] for i in ids])
-    assert encoder.backend.name == "onnx-int8"
     cosine = np.sum(local * vectors, axis=1) / np.linalg.norm(local, axis=1) / np.linalg.norm(vectors, axis=1)
     assert cosine.min() >= 0.9999
 

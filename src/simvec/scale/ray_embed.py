@@ -7,6 +7,12 @@ recorded with its error and the others go on. `map_batches` on a fixed pool of a
 loaded once. `write_parquet`, partitioned by shard, writes from the workers. The driver then checks every shard's
 rows against what its reader saw (count and ids: none missing, none twice) and moves it into place with a manifest
 (`simvec.scale.shards`), so a re-run skips what is done and verified.
+
+One job, one vector space: the driver resolves the backend once (`auto` included, by loading the Encoder there) and
+every actor loads that concrete backend and checks its provenance (backend, fingerprint, artefact digest) against the
+driver's. An actor that cannot build it, or built a different artefact, embeds nothing: it fails the shards of the
+blocks it receives, naming both, instead of mixing runtimes (the int8 ones differ by up to ~1% cosine). The manifest
+of every shard records the provenance, and a re-run redoes a shard embedded with another.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 import time
 import uuid
@@ -28,6 +35,7 @@ import numpy as np
 from simvec.atomic import atomic_write_text
 from simvec.encoders.backends import BACKENDS
 from simvec.encoders.models import resolve_model
+from simvec.encoders.provenance import LOAD_FAILURES, describe, differences
 from simvec.errors import InputError, SimvecError
 from simvec.scale.cluster import connect, disconnect
 from simvec.scale.shards import (
@@ -63,6 +71,7 @@ class EmbedReport:
     out_dir: Path
     shards: list[ShardResult] = field(default_factory=list)
     seconds: float = 0.0
+    provenance: dict | None = None  # the backend (fingerprint, artefact digest) every actor embedded with
 
     @property
     def failed(self) -> list[ShardResult]:
@@ -120,28 +129,81 @@ def _block(name: str, rows: list[tuple[str, Record]], columns: Sequence[str]) ->
 
 
 class EmbedActor:
-    """One `Encoder` per actor, loaded once; each call embeds a block's texts and replaces them with vectors."""
+    """One `Encoder` per actor, loaded once; each call embeds a block's texts and replaces them with vectors.
 
-    def __init__(self, model: str | None, backend: str, threads: int, options: dict) -> None:
+    The encoder runs the driver's backend and must have the driver's provenance (`expected`); if it cannot be built
+    here or differs, the actor embeds nothing and records why for each shard it is given (in `refused_dir`).
+    """
+
+    def __init__(
+        self,
+        model: str | None,
+        backend: str,
+        threads: int,
+        options: dict,
+        expected: dict,
+        dimension: int,
+        refused_dir: str,
+    ) -> None:
         # ONNX Runtime and torch size their thread pools from OMP_NUM_THREADS (simvec.encoders.onnx.physical_cores):
         # an actor uses the cores Ray gave it, not every core of the node.
         os.environ["OMP_NUM_THREADS"] = str(threads)
         from simvec.encoders import Encoder
 
-        self.encoder = Encoder(model, backend=backend, cache=None)
+        self.options, self.dimension, self.refused_dir = options, dimension, Path(refused_dir)
+        self.encoder, self.problem = None, None
+        node = _node_name()
+        try:
+            self.encoder = Encoder(model, backend=backend, cache=None)
+        except LOAD_FAILURES as exc:
+            self.problem = f"node {node} cannot build backend {backend!r} ({type(exc).__name__}: {exc})"
+        else:
+            actual = self.encoder.provenance
+            if differences(expected, actual):
+                self.problem = (
+                    f"node {node} embeds with {describe(actual)}, the driver resolved {describe(expected)}: "
+                    "its vectors would not match the rest of the job"
+                )
         if "torch" in sys.modules:  # torch read OMP_NUM_THREADS when imported, perhaps before it was set here
             sys.modules["torch"].set_num_threads(threads)
-        self.options = options
         # one line in this actor's Ray log: which node and process embeds, with what (read by the cluster tests)
-        print(f"simvec EmbedActor ready: pid {os.getpid()}, {self.encoder!r}", file=sys.stderr, flush=True)
+        what = repr(self.encoder) if self.problem is None else f"refusing to embed: {self.problem}"
+        print(f"simvec EmbedActor ready: pid {os.getpid()}, {what}", file=sys.stderr, flush=True)
 
     def __call__(self, batch: object) -> object:
         """The block with `text` replaced by `vector` (a fixed-size list of float32, as the local Parquet output)."""
         import pyarrow as pa
 
+        if self.problem is not None:  # no rows: the driver fails these shards with the reason
+            for shard in set(batch["shard"].to_pylist()):
+                atomic_write_text(self.refused_dir / f"{shard}.json", json.dumps({"error": self.problem}))
+            flat = pa.array(np.empty(0, np.float32))
+            return (
+                batch.slice(0, 0)
+                .drop_columns(["text"])
+                .append_column("vector", pa.FixedSizeListArray.from_arrays(flat, self.dimension))
+            )
         vectors = np.ascontiguousarray(self.encoder.encode(batch["text"].to_pylist(), **self.options), np.float32)
         column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
         return batch.drop_columns(["text"]).append_column("vector", column)
+
+
+def _node_name() -> str:
+    """This host and its Ray node, for a message naming where an actor runs."""
+    try:
+        import ray
+
+        return f"{socket.gethostname()} (Ray node {ray.get_runtime_context().get_node_id()[:12]})"
+    except Exception:  # outside Ray (a unit test): the host is enough
+        return socket.gethostname()
+
+
+def resolve_provenance(model: str | None, backend: str) -> tuple[dict, int]:
+    """The provenance every actor must match (`auto` resolved here, once) and the model's dimension."""
+    from simvec.encoders import Encoder
+
+    encoder = Encoder(model, backend=backend, cache=None)
+    return encoder.provenance, encoder.dimension
 
 
 def _safe_name(shard: Shard) -> Shard:
@@ -181,13 +243,17 @@ def embed_dataset(
     card = resolve_model(model)  # a bad model is refused here, not by every actor; nodes get its absolute path
     model = None if model is None else str(card.path)
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
+    provenance, dimension = resolve_provenance(model, backend)
+    chosen = " (auto's choice on this driver)" if backend == "auto" else ""
+    say(f"embedding with backend {describe(provenance)}{chosen}; every actor loads it and checks it is the same")
+    backend = str(provenance["backend"])
     shards = [_safe_name(shard) for shard in expand_inputs(inputs)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prefix_ids = len(shards) > 1 and id_field is None  # line numbers repeat across files: prefix the file name
     options = {
         "model": str(model) if model is not None else None,
-        "backend": backend,
+        "backend": backend,  # the concrete one: a shard written by auto's choice is not redone when it is named
         "text_field": text_field,
         "id_field": id_field,
         "columns": list(columns),
@@ -197,10 +263,10 @@ def embed_dataset(
         "errors": errors,
         "prefix_ids": prefix_ids,
     }
-    report = EmbedReport(out)
+    report = EmbedReport(out, provenance=provenance)
     pending: list[Shard] = []
     for shard in shards:
-        rows = verified_rows(out / shard.name, shard, options)
+        rows = verified_rows(out / shard.name, shard, options, provenance)
         if rows is None:
             pending.append(shard)
         else:
@@ -208,7 +274,7 @@ def embed_dataset(
     say(f"{len(shards)} shards: {len(shards) - len(pending)} already written and verified, {len(pending)} to embed")
     if pending:
         connect(address, num_cpus=None)
-        job = (pending, out, model, backend, workers, threads_per_worker, batch_size, options)
+        job = (pending, out, model, provenance, dimension, workers, threads_per_worker, batch_size, options)
         try:
             if address is not None and address.startswith("ray://"):
                 # Ray Data needs its driver in the cluster (under Ray Client it fails in 2.60): run it in a task there
@@ -242,7 +308,8 @@ def _run(
     shards: list[Shard],
     out: Path,
     model: str | None,
-    backend: str,
+    provenance: dict,
+    dimension: int,
     workers: int,
     threads: int,
     batch_size: int,
@@ -260,8 +327,9 @@ def _run(
             "lower --workers or add nodes"
         )
     staging = out / "_staging" / uuid.uuid4().hex[:12]
-    expected_dir, data_dir = staging / "expected", staging / "data"
+    expected_dir, data_dir, refused_dir = staging / "expected", staging / "data", staging / "refused"
     expected_dir.mkdir(parents=True)
+    refused_dir.mkdir()
     encode_options = {
         "prompt": options["prompt"],
         "normalize": options["normalize"],
@@ -290,9 +358,12 @@ def _run(
                 EmbedActor,
                 fn_constructor_kwargs={
                     "model": model,
-                    "backend": backend,
+                    "backend": provenance["backend"],
                     "threads": threads,
                     "options": encode_options,
+                    "expected": provenance,
+                    "dimension": options["truncate_dim"] or dimension,
+                    "refused_dir": str(refused_dir),
                 },
                 batch_size=batch_size * 8,
                 batch_format="pyarrow",
@@ -302,7 +373,7 @@ def _run(
             )
         )
         dataset.write_parquet(str(data_dir), partition_cols=["shard"], ray_remote_args={"num_cpus": IO_CPUS})
-        return [_finish(shard, expected_dir, data_dir, out, options, say) for shard in shards]
+        return [_finish(shard, staging, out, options, provenance, say) for shard in shards]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):  # another run's staging is still there
@@ -310,13 +381,16 @@ def _run(
 
 
 def _finish(
-    shard: Shard, expected_dir: Path, data_dir: Path, out: Path, options: dict, say: Callable[[str], None]
+    shard: Shard, staging: Path, out: Path, options: dict, provenance: dict, say: Callable[[str], None]
 ) -> ShardResult:
     """Verify one shard's written rows against what its reader saw; if they match, move it into place."""
+    expected_dir, data_dir, refused = staging / "expected", staging / "data", staging / "refused" / f"{shard.name}.json"
     try:
         expected = json.loads((expected_dir / f"{shard.name}.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         expected = {"error": "its read task did not finish (see the Ray logs)"}
+    if refused.is_file():  # an actor could not embed with the driver's backend: some of its rows are missing
+        expected = json.loads(refused.read_text(encoding="utf-8"))
     if "error" in expected:
         say(f"FAILED {shard.path}: {expected['error']}")
         return ShardResult(shard.name, str(shard.path), "failed", error=expected["error"])
@@ -327,7 +401,9 @@ def _finish(
     if problem is not None:
         say(f"FAILED {shard.path}: {problem}")
         return ShardResult(shard.name, str(shard.path), "failed", error=problem)
-    write_manifest(staged, shard, options, expected["rows"], expected["ids_sha256"], [f.name for f in files])
+    write_manifest(
+        staged, shard, options, expected["rows"], expected["ids_sha256"], [f.name for f in files], provenance
+    )
     final = out / shard.name
     if final.exists():
         shutil.rmtree(final)  # an unverified leftover of an earlier run

@@ -3,8 +3,9 @@
 One input file is one shard; its output is the directory `OUT_DIR/<shard name>/` holding Parquet files (`id`, the
 chosen columns, `vector`) and `_manifest.json`. The manifest is written last, inside a staging directory that is
 then renamed into place, so a shard directory either is complete or does not exist. A re-run trusts a shard only if
-its manifest names the same input file (size and mtime), the same job options, and the Parquet files it lists hold
-exactly the recorded number of rows with the recorded ids.
+its manifest names the same input file (size and mtime), the same job options, the same encoder provenance (backend,
+fingerprint, artefact digest: `Encoder.provenance`), and the Parquet files it lists hold exactly the recorded number
+of rows with the recorded ids.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from simvec.errors import InputFileError
 from simvec.sources import INPUT_FORMATS
 
 MANIFEST = "_manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the encoder's provenance is recorded
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,21 @@ def check_rows(shard: Shard, ids: Sequence[str], expected_rows: int, expected_di
     return None
 
 
-def write_manifest(directory: Path, shard: Shard, options: dict, rows: int, digest: str, files: list[str]) -> None:
-    """Record a verified shard: its input, the job options, its rows, the digest of its ids and its files."""
+def write_manifest(
+    directory: Path,
+    shard: Shard,
+    options: dict,
+    rows: int,
+    digest: str,
+    files: list[str],
+    provenance: dict | None = None,
+) -> None:
+    """Record a verified shard: its input, the job options, the encoder's provenance, its rows, ids digest and files."""
     manifest = {
         "version": MANIFEST_VERSION,
         "input": shard.input_stamp(),
         "options": options,
+        "provenance": provenance,
         "rows": rows,
         "ids_sha256": digest,
         "files": sorted(files),
@@ -98,13 +108,13 @@ def write_manifest(directory: Path, shard: Shard, options: dict, rows: int, dige
     atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2))
 
 
-def verified_rows(directory: Path, shard: Shard, options: dict) -> int | None:
-    """The row count of a shard already written and verified for these options, or None if it must be (re)done."""
+def verified_rows(directory: Path, shard: Shard, options: dict, provenance: dict | None = None) -> int | None:
+    """The row count of a shard already written and verified for these options and provenance, or None to (re)do it."""
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
         if manifest["version"] != MANIFEST_VERSION or manifest["input"] != shard.input_stamp():
             return None
-        if manifest["options"] != options:
+        if manifest["options"] != options or manifest.get("provenance") != provenance:
             return None
         ids = read_ids([directory / name for name in manifest["files"]])
     except Exception:  # missing or damaged manifest or Parquet file (pyarrow raises several types): redo the shard
