@@ -62,6 +62,15 @@ def test_a_build_is_announced_once_and_its_libraries_noise_goes_to_the_log(fresh
     assert len(quiet.prepared_in_this_process()) == before + 1
 
 
+def test_a_build_inside_an_announced_one_is_recorded_not_announced_again(fresh_cache, capsys):
+    before = len(quiet.prepared_in_this_process())
+    with quiet.preparing("auto", "backend for a test model", fresh_cache / "auto.json"):
+        artifacts.load_or_build("fake", "k4", noisy_build, "fake graph of a test model")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all("backend for a test model" in line for line in lines), lines
+    assert [p.kind for p in quiet.prepared_in_this_process()[before:]] == ["fake", "auto"]
+
+
 def test_verbose_lets_the_libraries_output_through(fresh_cache, capsys, monkeypatch):
     monkeypatch.setenv(quiet.VERBOSE_ENV, "1")
     with warnings.catch_warnings(record=True) as caught:

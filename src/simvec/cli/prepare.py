@@ -37,6 +37,7 @@ def prepare(model: str = ModelOption, backend: str = BackendOption, as_json: boo
         return
     name = f"{encoder.model_id} on backend {encoder.backend.name}"
     if built:
-        typer.echo(f"prepared {name} in {seconds:.1f} s: built {len(built)} artefact(s); it runs from {where}")
+        what = "; ".join(f"the {b.describe} ({b.seconds:.1f} s)" for b in built)
+        typer.echo(f"prepared {name} in {seconds:.1f} s, built {what}; it runs from {where}")
     else:
         typer.echo(f"already prepared: {name} runs from {where}; nothing to build ({seconds:.1f} s)")

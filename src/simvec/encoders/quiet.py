@@ -36,8 +36,8 @@ PURPOSES = {
     "onnx-int8": ("an int8 copy of the model for this CPU, calibrated on simvec's texts", "about 20 s"),
     "openvino-int8": ("an int8 copy of the model for OpenVINO, calibrated on simvec's texts", "about a minute"),
     "static": ("a table of one vector per token distilled from the model", "one to three minutes"),
-    # for `auto` when it has to measure (encoders/auto.py could wrap its check in `preparing("auto", ...)`)
-    "auto": ("checked against torch on simvec's texts", "about 20 s"),
+    # for `auto` when it has to decide (encoders/auto.py can wrap its check in `preparing("auto", ...)`)
+    "auto": ("the runtime the CPU rule picks, built and checked against torch on simvec's texts", "about a minute"),
 }
 
 
@@ -52,7 +52,7 @@ class Prepared:
 
 
 _prepared: list[Prepared] = []
-_depth = 0  # a build inside a build (none today) is already quiet and announced by the outer one
+_depth = 0  # a build inside a build is already quiet and announced by the outer one
 
 
 def verbose() -> bool:
@@ -69,8 +69,10 @@ def prepared_in_this_process() -> list[Prepared]:
 def preparing(kind: str, describe: str, path: Path) -> Iterator[None]:
     """Announce a build of `describe` (an artefact of `kind` cached at `path`), quiet its libraries, time it."""
     global _depth
-    if _depth:
+    if _depth:  # inside an announced build (auto's check building its graph): recorded, not announced again
+        started = time.perf_counter()
         yield
+        _prepared.append(Prepared(kind, describe, path, time.perf_counter() - started))
         return
     stderr = sys.stderr
     why, estimate = PURPOSES.get(kind, ("", "a few minutes at most"))
