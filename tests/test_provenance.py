@@ -64,8 +64,8 @@ def test_parse_describe_and_compare_provenances():
 # ---------------------------------------------------------------- collections
 
 
-def test_a_collection_records_the_backend_at_its_first_add_and_info_shows_it(tmp_path, exact_encoder):
-    with Collection.create(tmp_path / "c") as collection:  # no encoder given: nothing known yet
+def test_a_collection_records_the_backend_at_its_first_add_and_info_shows_it(tmp_path, exact_encoder, backend):
+    with Collection.create(tmp_path / "c", backend=backend) as collection:  # no encoder given: nothing known yet
         assert collection.info()["provenance"] is None and collection.info()["backend_in_use"] is None
     with Collection.open(tmp_path / "c", model=exact_encoder) as collection:
         collection.add(DOCS)
@@ -74,7 +74,7 @@ def test_a_collection_records_the_backend_at_its_first_add_and_info_shows_it(tmp
     assert info["provenance"]["backend"] == "onnx" and info["provenance"]["artifact"]  # the exported graph's digest
     assert info["backend_in_use"] == "onnx"
 
-    with Collection.create(tmp_path / "d", model=exact_encoder) as collection:  # an Encoder given: known at create
+    with Collection.create(tmp_path / "d", model=exact_encoder, backend=backend) as collection:  # known at create
         assert collection.provenance == exact_encoder.provenance
 
 

@@ -170,6 +170,7 @@ def test_collection_lifecycle(client, docs_collection):
     assert "docs" in names
     info = client.get("/v1/collections/docs", headers=AUTH).json()
     assert (info["count"], info["dimension"], info["model"]) == (3, 384, "sentence-transformers/all-MiniLM-L6-v2")
+    assert info["provenance"]["backend"] == info["backend_in_use"]  # recorded at create from the server's encoder
     assert_error(client.post("/v1/collections", json={"name": "docs"}, headers=AUTH), 409, "already exists")
     assert client.get("/v1/collections/docs/documents/dog", headers=AUTH).json() == {
         "id": "dog",
