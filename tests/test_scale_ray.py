@@ -147,6 +147,9 @@ def test_an_actor_checks_its_provenance_against_the_drivers(tmp_path, monkeypatc
         assert "cannot build backend 'onnx-fp8'" in unbuildable.problem
     finally:
         torch.set_num_threads(threads)
+    import ray
+
+    assert not ray.is_initialized()  # naming the node outside Ray must not start one (a later test would find it)
 
 
 def test_onnx_threads_follow_omp_num_threads_as_ray_sets_it_per_actor(monkeypatch):

@@ -190,12 +190,11 @@ class EmbedActor:
 
 def _node_name() -> str:
     """This host and its Ray node, for a message naming where an actor runs."""
-    try:
-        import ray
+    import ray
 
-        return f"{socket.gethostname()} (Ray node {ray.get_runtime_context().get_node_id()[:12]})"
-    except Exception:  # outside Ray (a unit test): the host is enough
+    if not ray.is_initialized():  # outside Ray (a unit test); asking for the context would start a local Ray
         return socket.gethostname()
+    return f"{socket.gethostname()} (Ray node {ray.get_runtime_context().get_node_id()[:12]})"
 
 
 def resolve_provenance(model: str | None, backend: str) -> tuple[dict, int]:
@@ -243,39 +242,42 @@ def embed_dataset(
     card = resolve_model(model)  # a bad model is refused here, not by every actor; nodes get its absolute path
     model = None if model is None else str(card.path)
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
-    provenance, dimension = resolve_provenance(model, backend)
-    chosen = " (auto's choice on this driver)" if backend == "auto" else ""
-    say(f"embedding with backend {describe(provenance)}{chosen}; every actor loads it and checks it is the same")
-    backend = str(provenance["backend"])
     shards = [_safe_name(shard) for shard in expand_inputs(inputs)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    prefix_ids = len(shards) > 1 and id_field is None  # line numbers repeat across files: prefix the file name
-    options = {
-        "model": str(model) if model is not None else None,
-        "backend": backend,  # the concrete one: a shard written by auto's choice is not redone when it is named
-        "text_field": text_field,
-        "id_field": id_field,
-        "columns": list(columns),
-        "prompt": prompt,
-        "normalize": normalize,
-        "truncate_dim": truncate_dim,
-        "errors": errors,
-        "prefix_ids": prefix_ids,
-    }
-    report = EmbedReport(out, provenance=provenance)
-    pending: list[Shard] = []
-    for shard in shards:
-        rows = verified_rows(out / shard.name, shard, options, provenance)
-        if rows is None:
-            pending.append(shard)
-        else:
-            report.shards.append(ShardResult(shard.name, str(shard.path), "skipped", rows))
-    say(f"{len(shards)} shards: {len(shards) - len(pending)} already written and verified, {len(pending)} to embed")
-    if pending:
+    connected = address is not None
+    if connected:  # an unreachable cluster is refused before the model is loaded
         connect(address, num_cpus=None)
-        job = (pending, out, model, provenance, dimension, workers, threads_per_worker, batch_size, options)
-        try:
+    try:
+        provenance, dimension = resolve_provenance(model, backend)
+        chosen = " (auto's choice on this driver)" if backend == "auto" else ""
+        say(f"embedding with backend {describe(provenance)}{chosen}; every actor loads it and checks it is the same")
+        options = {
+            "model": str(model) if model is not None else None,
+            # the concrete backend: a shard written by auto's choice is not redone when that backend is named
+            "backend": provenance["backend"],
+            "text_field": text_field,
+            "id_field": id_field,
+            "columns": list(columns),
+            "prompt": prompt,
+            "normalize": normalize,
+            "truncate_dim": truncate_dim,
+            "errors": errors,
+            "prefix_ids": len(shards) > 1 and id_field is None,  # line numbers repeat across files: prefix the name
+        }
+        report = EmbedReport(out, provenance=provenance)
+        pending: list[Shard] = []
+        for shard in shards:
+            rows = verified_rows(out / shard.name, shard, options, provenance)
+            if rows is None:
+                pending.append(shard)
+            else:
+                report.shards.append(ShardResult(shard.name, str(shard.path), "skipped", rows))
+        say(f"{len(shards)} shards: {len(shards) - len(pending)} already written and verified, {len(pending)} to embed")
+        if pending:
+            connect(address, num_cpus=None)  # the local Ray is started only when there is work
+            connected = True
+            job = (pending, out, model, provenance, dimension, workers, threads_per_worker, batch_size, options)
             if address is not None and address.startswith("ray://"):
                 # Ray Data needs its driver in the cluster (under Ray Client it fails in 2.60): run it in a task there
                 import ray
@@ -286,7 +288,8 @@ def embed_dataset(
             else:
                 results = _run(*job, say)
             report.shards.extend(results)
-        finally:
+    finally:
+        if connected:
             disconnect()
     report.seconds = time.perf_counter() - started
     return report
