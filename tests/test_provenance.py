@@ -103,6 +103,8 @@ def test_reopened_collection_embeds_queries_and_documents_with_the_recorded_back
     from simvec.encoders import shared_encoder
 
     assert shared_encoder().backend.name == "torch"  # what auto picked in this test: not what the collection used
+    assert shared_encoder(backend="onnx") is collection.encoder  # shared per (model, backend)
+    assert shared_encoder(backend="torch") is shared_encoder()  # auto's encoder serves its backend: one load
 
 
 @pytest.mark.parametrize("how", ["unknown backend", "runtime fails to import"])
