@@ -329,8 +329,8 @@ def test_race_for_an_unknown_cpu_decides_the_same_under_a_cpu_hog(card, int8_enc
     """A CPU no rule covers races the candidates; both cores busy must not change the outcome."""
     from simvec.encoders import auto
 
-    texts = auto.speed_sample()[:24]
-    candidates = ("onnx-int8", "openvino-int8", "onnx")
+    texts = auto.speed_sample()[:16]
+    candidates = ("onnx-int8", "openvino-int8")  # the pair whose order differs between the CPU kinds
     quiet, _ = auto.evaluate_candidates(card, auto.Tolerance(), None, candidates, texts)
     request.getfixturevalue("cpu_hog")
     busy, _ = auto.evaluate_candidates(card, auto.Tolerance(), None, candidates, texts)
@@ -340,32 +340,35 @@ def test_race_for_an_unknown_cpu_decides_the_same_under_a_cpu_hog(card, int8_enc
 
 
 def test_fresh_processes_under_load_pick_the_same_backend(private_decisions, int8_encoder, cpu_hog):
-    """Each process decides anew (no cached decision) while both cores are busy: one answer."""
-    import json
+    """Each process decides anew (no cached decision) while both cores are busy: one answer, this session's."""
     import shutil
     import subprocess
 
     script = "import json; from simvec import Encoder; e = Encoder(); print(json.dumps(e.provenance))"
     seen = []
-    for _ in range(3):
+    for _ in range(2):
         shutil.rmtree(private_decisions / "auto", ignore_errors=True)
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
         seen.append(json.loads(done.stdout.splitlines()[-1]))
-    assert all(provenance == seen[0] for provenance in seen), seen
-    assert seen[0]["backend"] == Encoder().backend.name
+    assert seen[0] == seen[1] and seen[0]["backend"] == Encoder().backend.name, seen
 
 
-def test_damaged_cached_decision_is_decided_again(card, private_decisions):
+def test_damaged_cached_decision_is_decided_again(card, private_decisions, monkeypatch):
+    """A cached decision that cannot be read, or names a backend that does not exist, is made again and rewritten."""
     from simvec.encoders import auto
 
-    backend, decision = auto.choose_backend(card)
+    backend, decision = auto.choose_backend(card)  # the real decision, once
     (path,) = (private_decisions / "auto").iterdir()
+    decided = []
+    monkeypatch.setattr(auto, "evaluate_candidates", lambda *args: decided.append(args) or (decision, backend))
     for damage in ("{not json", "[]", '{"chosen": "no-such-backend"}', ""):
         path.write_text(damage)
         again, redecided = auto.choose_backend(card)
         assert again.name == backend.name and not redecided["reason"].endswith("[cached decision]")
         assert json.loads(path.read_text())["chosen"] == backend.name  # written anew
+    assert len(decided) == 4
+    assert auto.choose_backend(card)[1]["reason"].endswith("[cached decision]") and len(decided) == 4
 
 
 def test_a_runtime_that_fails_to_import_is_skipped_with_its_reason(card, int8_encoder, private_decisions, monkeypatch):

@@ -39,6 +39,7 @@ from simvec.encoders.backends import load_backend
 from simvec.encoders.base import Backend
 from simvec.encoders.calibration import CALIBRATION_FILE, calibration_text, parse_calibration
 from simvec.encoders.models import ModelCard
+from simvec.encoders.quiet import preparing
 from simvec.errors import ModelError, SimvecError
 from simvec.vectors.similarity import l2_normalize, paired
 
@@ -47,6 +48,7 @@ CANDIDATES = ("onnx-int8", "openvino-int8", "onnx", "torch")
 DECISION_VERSION = "7"
 RACE_ROUNDS = 9
 RACE_TEXTS = 100
+CHECK_DISTRACTORS = 30
 CPUINFO = Path("/proc/cpuinfo")
 # Built-in check: pairs spanning paraphrase, related and unrelated meaning, short and long, a few scripts.
 CHECK_PAIRS = [
@@ -212,13 +214,16 @@ class _Check:
 
     def __init__(self, reference: Backend) -> None:
         self.texts = [t for pair in CHECK_PAIRS for t in pair]
-        self.queries = [q for q, _ in CHECK_PAIRS]
-        # each query's pair plus simvec's calibration texts as distractors: a small retrieval set
-        self.documents = [d for _, d in CHECK_PAIRS] + speed_sample()
+        # the retrieval set: each pair's first text a query, its second the relevant document, and calibration
+        # texts as distractors
+        self.distractors = speed_sample()[::3][:CHECK_DISTRACTORS]
         self.reference = self._embed(reference)
 
     def _embed(self, backend: Backend) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return _vectors(backend, self.texts), _vectors(backend, self.queries), _vectors(backend, self.documents)
+        """(the check pairs' vectors, the queries', the documents'), from one call of the backend."""
+        vectors = _vectors(backend, self.texts + self.distractors)
+        pairs = vectors[: len(self.texts)]
+        return pairs, pairs[0::2], np.concatenate([pairs[1::2], vectors[len(self.texts) :]])
 
     def measure(self, backend: Backend, tolerance: Tolerance) -> dict:
         """The candidate's agreement with torch, and whether it is within `tolerance`."""
@@ -357,7 +362,10 @@ def choose_backend(
             return backend, {**decision, "reason": decision["reason"] + " [cached decision]"}
         except (OSError, ValueError, KeyError, TypeError, SimvecError):  # none, damaged, or no longer loads
             pass
-    decision, backend = evaluate_candidates(card, tolerance, flags)
+    rule = cpu_rule(flags)
+    # one announcement for the whole decision: the graphs it builds inside are recorded, not announced again
+    with preparing("auto", f"backend for {card.model_id} on this CPU (rule {rule.name})", path):
+        decision, backend = evaluate_candidates(card, tolerance, flags)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: handle.write(json.dumps(decision, indent=2).encode()))
     return backend, decision
