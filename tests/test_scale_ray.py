@@ -136,7 +136,7 @@ def test_an_actor_checks_its_provenance_against_the_drivers(tmp_path, monkeypatc
     threads = torch.get_num_threads()
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))  # restored after the test
     try:
-        expected, dimension = resolve_provenance(None, "onnx")
+        expected, dimension, _ = resolve_provenance(None, "onnx")
         assert expected["backend"] == "onnx" and dimension == 384
         same = EmbedActor(None, "onnx", 1, {}, expected, dimension, str(tmp_path))
         assert same.problem is None

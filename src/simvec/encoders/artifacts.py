@@ -105,6 +105,47 @@ def load_or_build(kind: str, key: str, build: Callable[[Path], None], describe: 
     return final
 
 
+def read_artifact(directory: Path) -> tuple[str, dict[str, bytes]] | None:
+    """(its place under the cache, every file's bytes) of a built artefact, to install elsewhere; None if not cached.
+
+    A Ray job ships the driver's int8 graph to every node: a graph calibrated on another CPU could differ in its
+    last bits (the calibration runs fp32 kernels chosen per instruction set), and one job embeds in one space.
+    """
+    try:
+        relative = Path(directory).relative_to(cache_dir()).as_posix()
+    except ValueError:  # not a cached artefact (torch reads the model's own files)
+        return None
+    if problem(directory) is not None:
+        return None
+    files = {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    return relative, files
+
+
+def install_artifact(relative: str, files: dict[str, bytes]) -> Path:
+    """Install an artefact read by `read_artifact` at the same place in this cache, replacing a different copy."""
+    final = cache_dir() / relative
+    if final.resolve().parent.parent != cache_dir().resolve() or MANIFEST not in files:
+        raise ValueError(f"not an artefact's place in the cache: {relative!r}")
+    if problem(final) is None and (final / MANIFEST).read_bytes() == files[MANIFEST]:
+        return final  # already this very artefact
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.installing-", dir=final.parent))
+    try:
+        for name, data in files.items():
+            target = tmp / name
+            if tmp.resolve() not in target.resolve().parents:
+                raise ValueError(f"an artefact file outside its directory: {name!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        why = problem(tmp)
+        if why is not None:
+            raise ValueError(f"the shipped artefact {relative} does not match its manifest: {why}")
+        _install(tmp, final, replace=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
 def _write_synced(path: Path, text: str) -> None:
     with path.open("w", encoding="utf-8") as handle:
         handle.write(text)
@@ -112,10 +153,10 @@ def _write_synced(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
 
 
-def _install(tmp: Path, final: Path) -> None:
-    """Rename a finished build into place; a broken old copy is moved aside first (rename cannot replace a dir)."""
+def _install(tmp: Path, final: Path, replace: bool = False) -> None:
+    """Rename a finished build into place; an old copy (broken, or any with `replace`) is moved aside first."""
     if final.exists():
-        if problem(final) is None:  # another process finished the same build first: keep theirs
+        if problem(final) is None and not replace:  # another process finished the same build first: keep theirs
             return
         trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
         os.replace(final, trash / "old")

@@ -131,8 +131,9 @@ def _block(name: str, rows: list[tuple[str, Record]], columns: Sequence[str]) ->
 class EmbedActor:
     """One `Encoder` per actor, loaded once; each call embeds a block's texts and replaces them with vectors.
 
-    The encoder runs the driver's backend and must have the driver's provenance (`expected`); if it cannot be built
-    here or differs, the actor embeds nothing and records why for each shard it is given (in `refused_dir`).
+    The encoder runs the driver's backend on the driver's built graph (`artifact`, installed into this node's cache)
+    and must have the driver's provenance (`expected`); if it cannot be loaded here or differs, the actor embeds
+    nothing and records why for each shard it is given (in `refused_dir`).
     """
 
     def __init__(
@@ -144,6 +145,7 @@ class EmbedActor:
         expected: dict,
         dimension: int,
         refused_dir: str,
+        artifact: list | None = None,
     ) -> None:
         # ONNX Runtime and torch size their thread pools from OMP_NUM_THREADS (simvec.encoders.onnx.physical_cores):
         # an actor uses the cores Ray gave it, not every core of the node.
@@ -154,8 +156,14 @@ class EmbedActor:
         self.encoder, self.problem = None, None
         node = _node_name()
         try:
+            if artifact is not None:  # the driver's graph, in place of one built (perhaps differently) here
+                import ray
+
+                from simvec.encoders.artifacts import install_artifact
+
+                install_artifact(*ray.get(artifact[0]))
             self.encoder = Encoder(model, backend=backend, cache=None)
-        except LOAD_FAILURES as exc:
+        except (*LOAD_FAILURES, ValueError) as exc:
             self.problem = f"node {node} cannot build backend {backend!r} ({type(exc).__name__}: {exc})"
         else:
             actual = self.encoder.provenance
@@ -197,12 +205,15 @@ def _node_name() -> str:
     return f"{socket.gethostname()} (Ray node {ray.get_runtime_context().get_node_id()[:12]})"
 
 
-def resolve_provenance(model: str | None, backend: str) -> tuple[dict, int]:
-    """The provenance every actor must match (`auto` resolved here, once) and the model's dimension."""
+def resolve_provenance(model: str | None, backend: str) -> tuple[dict, int, tuple | None]:
+    """The provenance every actor must match (`auto` resolved here, once), the model's dimension, and the built
+    graph every node installs (None for a backend that runs the model's own files)."""
     from simvec.encoders import Encoder
+    from simvec.encoders.artifacts import read_artifact
 
     encoder = Encoder(model, backend=backend, cache=None)
-    return encoder.provenance, encoder.dimension
+    model_dir = getattr(encoder.backend, "model_dir", None)
+    return encoder.provenance, encoder.dimension, read_artifact(model_dir) if model_dir is not None else None
 
 
 def _safe_name(shard: Shard) -> Shard:
@@ -249,7 +260,7 @@ def embed_dataset(
     if connected:  # an unreachable cluster is refused before the model is loaded
         connect(address, num_cpus=None)
     try:
-        provenance, dimension = resolve_provenance(model, backend)
+        provenance, dimension, artifact = resolve_provenance(model, backend)
         chosen = " (auto's choice on this driver)" if backend == "auto" else ""
         say(f"embedding with backend {describe(provenance)}{chosen}; every actor loads it and checks it is the same")
         options = {
@@ -277,7 +288,18 @@ def embed_dataset(
         if pending:
             connect(address, num_cpus=None)  # the local Ray is started only when there is work
             connected = True
-            job = (pending, out, model, provenance, dimension, workers, threads_per_worker, batch_size, options)
+            job = (
+                pending,
+                out,
+                model,
+                provenance,
+                artifact,
+                dimension,
+                workers,
+                threads_per_worker,
+                batch_size,
+                options,
+            )
             if address is not None and address.startswith("ray://"):
                 # Ray Data needs its driver in the cluster (under Ray Client it fails in 2.60): run it in a task there
                 import ray
@@ -312,6 +334,7 @@ def _run(
     out: Path,
     model: str | None,
     provenance: dict,
+    artifact: tuple | None,
     dimension: int,
     workers: int,
     threads: int,
@@ -365,6 +388,8 @@ def _run(
                     "threads": threads,
                     "options": encode_options,
                     "expected": provenance,
+                    # the driver's graph, once in the object store: every node embeds with these very bytes
+                    "artifact": [ray.put(artifact)] if artifact is not None else None,
                     "dimension": options["truncate_dim"] or dimension,
                     "refused_dir": str(refused_dir),
                 },
