@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from simvec.encoders import artifacts
+from simvec.errors import ModelError
 
 
 def build_graph(content: bytes):
@@ -38,11 +39,11 @@ def test_a_damaged_or_misplaced_shipment_is_refused_and_changes_nothing(tmp_path
         artifacts.load_or_build("onnx-int8", "k", build_graph(b"graph"), "a test graph")
     )
     monkeypatch.setenv("SIMVEC_CACHE_DIR", str(tmp_path / "node"))
-    with pytest.raises(ValueError, match="does not match its manifest: model.onnx"):
+    with pytest.raises(ModelError, match="does not match its manifest: model.onnx"):
         artifacts.install_artifact(relative, {**files, "model.onnx": b"tampered"})
-    with pytest.raises(ValueError, match="outside its directory"):
+    with pytest.raises(ModelError, match="outside its directory"):
         artifacts.install_artifact(relative, {**files, "../../escape.txt": b"x"})
-    with pytest.raises(ValueError, match="not an artefact's place"):
+    with pytest.raises(ModelError, match="not an artefact's place"):
         artifacts.install_artifact("../elsewhere", files)
     assert not (tmp_path / "node" / relative).exists() and not (tmp_path / "node" / "escape.txt").exists()
     assert artifacts.read_artifact(tmp_path / "not-in-the-cache") is None

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from simvec.encoders.quiet import preparing
+from simvec.errors import ModelError
 
 MANIFEST = "manifest.json"
 # Files in a model directory that do not change its output; everything else is hashed.
@@ -125,7 +126,7 @@ def install_artifact(relative: str, files: dict[str, bytes]) -> Path:
     """Install an artefact read by `read_artifact` at the same place in this cache, replacing a different copy."""
     final = cache_dir() / relative
     if final.resolve().parent.parent != cache_dir().resolve() or MANIFEST not in files:
-        raise ValueError(f"not an artefact's place in the cache: {relative!r}")
+        raise ModelError(f"not an artefact's place in the cache: {relative!r}")
     if problem(final) is None and (final / MANIFEST).read_bytes() == files[MANIFEST]:
         return final  # already this very artefact
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -134,12 +135,12 @@ def install_artifact(relative: str, files: dict[str, bytes]) -> Path:
         for name, data in files.items():
             target = tmp / name
             if tmp.resolve() not in target.resolve().parents:
-                raise ValueError(f"an artefact file outside its directory: {name!r}")
+                raise ModelError(f"an artefact file outside its directory: {name!r}")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         why = problem(tmp)
         if why is not None:
-            raise ValueError(f"the shipped artefact {relative} does not match its manifest: {why}")
+            raise ModelError(f"the shipped artefact {relative} does not match its manifest: {why}")
         _install(tmp, final, replace=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

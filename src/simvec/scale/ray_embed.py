@@ -163,7 +163,7 @@ class EmbedActor:
 
                 install_artifact(*ray.get(artifact[0]))
             self.encoder = Encoder(model, backend=backend, cache=None)
-        except (*LOAD_FAILURES, ValueError) as exc:
+        except LOAD_FAILURES as exc:
             self.problem = f"node {node} cannot build backend {backend!r} ({type(exc).__name__}: {exc})"
         else:
             actual = self.encoder.provenance
