@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from simvec import Encoder
 from simvec.cli import main
 from simvec.errors import InputError, InputFileError, ModelError
 from simvec.server import Limits, ServerConfig, create_app
@@ -44,15 +45,21 @@ def test_zero_shot_with_label_names(encoder):
     assert proba.shape == (3, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     assert (proba.argmax(axis=1) == [0, 1, 2]).all()
-    # a label's vector is the normalised mean of its description embeddings ("card_arrival" -> "card arrival")
-    np.testing.assert_allclose(classifier.label_vectors[0], encoder.encode_documents("card arrival"), atol=1e-5)
+    # a label's vector is the normalised mean of its description embeddings ("card_arrival" -> "card arrival"),
+    # embedded in fp32 whatever the encoder's backend: a few texts every other text is scored against
+    fp32 = encoder.for_few_texts()
+    assert fp32.backend.name in ("onnx", "torch") and fp32.for_few_texts() is fp32
+    np.testing.assert_allclose(classifier.label_vectors[0], fp32.encode_documents("card arrival"), atol=1e-5)
+    exact = Encoder(backend="onnx").encode_documents("card arrival")
+    assert classifier.label_vectors[0] @ exact > 0.9999
 
 
 def test_query_and_document_prompts_of_the_model_card_are_honoured(encoder):
     prompted = copy.copy(encoder)  # the same loaded model, with a card that has E5-style prompts
     prompted.card = dataclasses.replace(encoder.card, prompts={"query": "query: ", "document": "passage: "})
     classifier = ZeroShotClassifier(LABELS, encoder=prompted)
-    np.testing.assert_allclose(classifier.label_vectors[0], encoder.encode("passage: card arrival"), atol=1e-5)
+    labels_encoder = encoder.for_few_texts()  # label texts are embedded in fp32
+    np.testing.assert_allclose(classifier.label_vectors[0], labels_encoder.encode("passage: card arrival"), atol=1e-5)
     np.testing.assert_allclose(classifier.embed(TEXTS[:1])[0], encoder.encode("query: " + TEXTS[0]), atol=1e-5)
     trained = EmbeddingClassifier("centroid", encoder=prompted).fit(["query text a", "b"], ["x", "y"])
     np.testing.assert_allclose(trained.params["centroids"][0], encoder.encode("query: query text a"), atol=1e-5)
@@ -63,7 +70,7 @@ def test_descriptions_templates_and_the_label_vector_mean(encoder):
     classifier = ZeroShotClassifier(descriptions, encoder=encoder, template=["{}", "a question about {}"])
     texts = ["I want my money back", "a question about I want my money back", "refund request"]
     texts += ["a question about refund request"]
-    mean = encoder.encode_documents(texts).mean(axis=0)
+    mean = encoder.for_few_texts().encode_documents(texts).mean(axis=0)
     np.testing.assert_allclose(classifier.label_vectors[0], mean / np.linalg.norm(mean), atol=1e-5)
     assert classifier.predict(["Can I get a refund for this order?", "Will it rain tomorrow?"]) == ["refund", "weather"]
 

@@ -66,7 +66,7 @@ class ZeroShotClassifier(Classifier):
         return f"ZeroShotClassifier({len(self.classes_)} labels, model={self.encoder.model_id!r})"
 
     def label_texts(self) -> tuple[list[str], list[int]]:
-        """The texts embedded for the labels (as documents) and the label index of each."""
+        """The texts embedded for the labels (as documents, in fp32: `Encoder.for_few_texts`) and each one's label."""
         return label_texts(self.descriptions, self.templates)
 
     def set_label_text_vectors(self, vectors: np.ndarray) -> None:
@@ -82,7 +82,7 @@ class ZeroShotClassifier(Classifier):
         """(n_labels, dim) unit vectors, one per label."""
         if self._label_vectors is None:
             texts, _ = self.label_texts()
-            self.set_label_text_vectors(self.encoder.encode_documents(texts))
+            self.set_label_text_vectors(self.encoder.for_few_texts().encode_documents(texts))
         return self._label_vectors
 
     def scores_vectors(self, vectors: np.ndarray) -> np.ndarray:

@@ -119,8 +119,8 @@ async def classify(body: ClassifyRequest, state: ServerState = Depends(get_state
         )
         label_texts, _ = classifier.label_texts()
         state.check_texts(label_texts, "labels")
-        label_vectors, _ = await state.batcher.embed(label_texts, kind="document")
-        classifier.set_label_text_vectors(label_vectors)
+        # the labels in fp32 (Encoder.for_few_texts), as in Python; a few texts, in the model thread like a batch
+        await state.batcher.run_in_model_thread(lambda: classifier.label_vectors)
         vectors, _ = await state.batcher.embed(texts, kind="query")
         predictions = classifier.classify_vectors(vectors)
     return {
