@@ -481,3 +481,20 @@ def test_graph_nncf_cannot_quantise_makes_auto_fall_back_and_info_say_why(
     assert "openvino-int8 unavailable (ModelError: NNCF found nothing to quantise" in decision["reason"]
     assert not (tmp_path / "openvino-int8").exists() or not any((tmp_path / "openvino-int8").iterdir())
     assert "NNCF found nothing to quantise" in Encoder().info()["backend_reason"]  # what `simvec info` prints
+
+
+def test_simvec_backend_pins_what_auto_means(monkeypatch, capsys):
+    from simvec.cli import main
+    from simvec.errors import InputError
+
+    monkeypatch.setenv("SIMVEC_BACKEND", "onnx")
+    encoder = Encoder()
+    assert encoder.backend.name == "onnx" and encoder.info()["backend_rule"] == "pinned"
+    assert "SIMVEC_BACKEND=onnx" in encoder.info()["backend_reason"]
+    assert Encoder(backend="torch").backend.name == "torch"  # a backend named in code wins over the environment
+    monkeypatch.setenv("SIMVEC_BACKEND", "onnx-fp8")
+    with pytest.raises(InputError, match=r"\$SIMVEC_BACKEND='onnx-fp8' is not a backend; valid: torch, onnx"):
+        Encoder()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info"])
+    assert exit_info.value.code == 2 and "SIMVEC_BACKEND='onnx-fp8' is not a backend" in capsys.readouterr().err

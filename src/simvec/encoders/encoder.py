@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ import numpy as np
 
 from simvec.encoders.artifacts import MANIFEST, file_sha256
 from simvec.encoders.auto import choose_backend
-from simvec.encoders.backends import BACKENDS, load_backend
+from simvec.encoders.backends import BACKENDS, CONCRETE_BACKENDS, load_backend
 from simvec.encoders.base import EncodeStats
 from simvec.encoders.cache import EmbeddingCache, open_cache
 from simvec.encoders.models import ModelCard, resolve_model
@@ -21,6 +22,8 @@ from simvec.vectors.quantize import check_precision, quantize
 from simvec.vectors.reduce import check_truncate_dim, truncate
 from simvec.vectors.similarity import l2_normalize
 
+# Pins what `backend="auto"` means in every process that sees it (a job, a cluster, a test run): a concrete backend.
+BACKEND_ENV = "SIMVEC_BACKEND"
 # The fp32 graph of each int8 backend's model, for the few texts every other text is compared with (label names)
 FP32_PARTNERS = {"onnx-int8": "onnx", "openvino-int8": "onnx"}
 MAX_TEXT_CHARS = 1_000_000  # longer texts are refused: the model would read only its first tokens anyway
@@ -51,7 +54,7 @@ class Encoder:
     """Embeds text with a sentence-transformers-format model (default: the bundled all-MiniLM-L6-v2).
 
     `backend`: "auto" (default: the backend a rule on this CPU's features picks, checked against torch; the same
-    in every process on this machine, see simvec.encoders.auto), "torch" (the reference), "onnx", "onnx-int8",
+    in every process on this machine, see simvec.encoders.auto; $SIMVEC_BACKEND, when set, names it instead), "torch" (the reference), "onnx", "onnx-int8",
     "openvino-int8", or "static" (a distilled static model: much faster, a different vector space, never chosen
     by auto). `cache`: None (off), True (the default file under the simvec cache
     dir), a path, or an `EmbeddingCache`, to skip the model for texts embedded before.
@@ -69,7 +72,13 @@ class Encoder:
             raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
         # The decision of `auto` (what it measured and why it chose), None for a backend named explicitly.
         self.backend_choice: dict | None = None
-        if backend == "auto" and device == "cpu":
+        pinned = os.environ.get(BACKEND_ENV, "").strip()
+        if backend == "auto" and pinned:
+            if pinned not in CONCRETE_BACKENDS:
+                raise InputError(f"${BACKEND_ENV}={pinned!r} is not a backend; valid: {', '.join(CONCRETE_BACKENDS)}")
+            self.backend = load_backend(self.card, pinned, device)
+            self.backend_choice = {"chosen": pinned, "rule": "pinned", "reason": f"pinned by ${BACKEND_ENV}={pinned}"}
+        elif backend == "auto" and device == "cpu":
             self.backend, self.backend_choice = choose_backend(self.card)
         else:  # auto on an accelerator means torch (ONNX here is CPU-only)
             self.backend = load_backend(self.card, "torch" if backend == "auto" else backend, device)
