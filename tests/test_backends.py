@@ -376,7 +376,8 @@ def test_a_runtime_that_fails_to_import_is_skipped_with_its_reason(card, int8_en
     from simvec.encoders import auto
 
     monkeypatch.setitem(sys.modules, "openvino", None)
-    backend, decision = auto.choose_backend(card, flags=VNNI_FLAGS)
+    monkeypatch.setattr(auto, "cpu_flags", lambda: VNNI_FLAGS)
+    backend, decision = auto.choose_backend(card)
     assert backend.name == "onnx-int8" and decision["rule"] == "avx512-vnni"
     assert "openvino-int8 unavailable (MissingDependencyError: the 'openvino-int8' backend needs" in decision["reason"]
 
@@ -454,7 +455,8 @@ def test_unquantisable_graph_makes_auto_fall_back_and_say_why(card, tmp_path, mo
     monkeypatch.setenv("SIMVEC_CACHE_DIR", str(tmp_path))
     # the quantiser leaves the graph as it is (as it does for a model with no MatMul it can quantise)
     monkeypatch.setattr(quantization, "quantize_dynamic", lambda source, target, **_: shutil.copy(source, target))
-    backend, decision = auto.choose_backend(card, refresh=True, flags=AVX2_FLAGS)  # the rule that tries it first
+    monkeypatch.setattr(auto, "cpu_flags", lambda: AVX2_FLAGS)  # the rule that tries it first
+    backend, decision = auto.choose_backend(card, refresh=True)
     assert backend.name != "onnx-int8" and not decision["candidates"]["onnx-int8"]["passed"]
     assert (
         "onnx-int8 unavailable (ModelError: the quantised graph has no dynamically quantised activations"

@@ -21,8 +21,7 @@ def prepare(model: str = ModelOption, backend: str = BackendOption, as_json: boo
     encoder = Encoder(model, backend=backend)  # constructing it builds (or verifies) every artefact it runs on
     seconds = time.perf_counter() - started
     built = prepared_in_this_process()[before:]
-    model_dir = getattr(encoder.backend, "model_dir", None)
-    where = str(model_dir) if model_dir is not None else str(encoder.card.path)
+    where = str(encoder.artifact_dir or encoder.card.path)
     if as_json:
         print_json(
             {

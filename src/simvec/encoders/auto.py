@@ -151,6 +151,11 @@ def cpu_rule(flags: frozenset[str] | None) -> Rule:
 KEY_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16", "asimddp")
 
 
+def key_features(flags: frozenset[str] | None) -> list[str] | None:
+    """The flags of KEY_FLAGS this CPU has, in that order (None for an unknown CPU)."""
+    return [flag for flag in KEY_FLAGS if flag in flags] if flags else None
+
+
 def _vectors(backend: Backend, texts: list[str]) -> np.ndarray:
     return l2_normalize(backend.embed(texts, 16)[0])
 
@@ -201,7 +206,7 @@ def _decision_path(card: ModelCard, tolerance: Tolerance, flags: frozenset[str] 
             versions.append(f"{package}={md.version(package)}")
         except md.PackageNotFoundError:
             versions.append(f"{package}=none")
-    features = ",".join(f for f in KEY_FLAGS if f in (flags or ())) if flags else "unknown"
+    features = ",".join(key_features(flags) or ["unknown"])
     # a race's outcome also depends on the core count; a rule's does not
     cores = os.cpu_count() if cpu_rule(flags) is RACE_RULE else ""
     machine = f"{platform.machine()}|{features}|{cores}|{'|'.join(versions)}"
@@ -306,7 +311,7 @@ def evaluate_candidates(
     decision = {
         "chosen": chosen,
         "rule": rule.name,
-        "cpu_flags": sorted(f for f in KEY_FLAGS if f in (flags or ())) if flags else None,
+        "cpu_flags": key_features(flags),
         "reason": _reason(chosen, rule, report, tolerance),
         "tolerance": asdict(tolerance),
         "candidates": report,
@@ -342,18 +347,10 @@ def _reason(chosen: str, rule: Rule, report: dict, tolerance: Tolerance) -> str:
     return how + ": " + "; ".join(_summary(n, r) for n, r in report.items())
 
 
-def choose_backend(
-    card: ModelCard,
-    tolerance: Tolerance | None = None,
-    refresh: bool = False,
-    flags: frozenset[str] | None | bool = True,
-) -> tuple[Backend, dict]:
-    """(the chosen backend, loaded; the decision: the rule, what was checked and why), recorded once per machine.
-
-    `flags`: the CPU's features (True: read them from /proc/cpuinfo; None: unknown, so a race decides).
-    """
+def choose_backend(card: ModelCard, tolerance: Tolerance | None = None, refresh: bool = False) -> tuple[Backend, dict]:
+    """(the chosen backend, loaded; the decision: the rule, what was checked and why), recorded once per machine."""
     tolerance = tolerance or Tolerance()
-    flags = cpu_flags() if flags is True else flags or None
+    flags = cpu_flags()
     path = _decision_path(card, tolerance, flags)
     if not refresh:
         try:

@@ -54,10 +54,10 @@ class Encoder:
     """Embeds text with a sentence-transformers-format model (default: the bundled all-MiniLM-L6-v2).
 
     `backend`: "auto" (default: the backend a rule on this CPU's features picks, checked against torch; the same
-    in every process on this machine, see simvec.encoders.auto; $SIMVEC_BACKEND, when set, names it instead), "torch" (the reference), "onnx", "onnx-int8",
-    "openvino-int8", or "static" (a distilled static model: much faster, a different vector space, never chosen
-    by auto). `cache`: None (off), True (the default file under the simvec cache
-    dir), a path, or an `EmbeddingCache`, to skip the model for texts embedded before.
+    in every process on this machine, see simvec.encoders.auto; $SIMVEC_BACKEND, when set, names it instead),
+    "torch" (the reference), "onnx", "onnx-int8", "openvino-int8", or "static" (a distilled static model: much
+    faster, a different vector space, never chosen by auto). `cache`: None (off), True (the default file under the
+    simvec cache dir), a path, or an `EmbeddingCache`, to skip the model for texts embedded before.
     """
 
     def __init__(
@@ -119,6 +119,12 @@ class Encoder:
         return self._fp32_partner
 
     @property
+    def artifact_dir(self) -> Path | None:
+        """The cached graph (or static model) this encoder runs; None when it runs the model's own files (torch)."""
+        model_dir = getattr(self.backend, "model_dir", None)
+        return Path(model_dir) if model_dir is not None else None
+
+    @property
     def provenance(self) -> dict[str, str | None]:
         """Which runtime made this encoder's vectors: backend name, its fingerprint and its artefact's digest.
 
@@ -126,8 +132,7 @@ class Encoder:
         job records it so later texts are embedded in the same vector space. `artifact` is the sha256 of the
         built graph's manifest (every file's sha256), None for a backend that runs the model's own files (torch).
         """
-        model_dir = getattr(self.backend, "model_dir", None)
-        manifest = Path(model_dir) / MANIFEST if model_dir is not None else None
+        manifest = self.artifact_dir / MANIFEST if self.artifact_dir is not None else None
         return {
             "backend": self.backend.name,
             "fingerprint": self.backend.fingerprint,

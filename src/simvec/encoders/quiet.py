@@ -36,7 +36,7 @@ PURPOSES = {
     "onnx-int8": ("an int8 copy of the model for this CPU, calibrated on simvec's texts", "about 20 s"),
     "openvino-int8": ("an int8 copy of the model for OpenVINO, calibrated on simvec's texts", "about a minute"),
     "static": ("a table of one vector per token distilled from the model", "one to three minutes"),
-    # for `auto` when it has to decide (encoders/auto.py can wrap its check in `preparing("auto", ...)`)
+    # auto's whole decision (encoders/auto.py): the graphs it builds inside are recorded, not announced again
     "auto": ("the runtime the CPU rule picks, built and checked against torch on simvec's texts", "about a minute"),
 }
 

@@ -8,11 +8,12 @@ loaded once. `write_parquet`, partitioned by shard, writes from the workers. The
 rows against what its reader saw (count and ids: none missing, none twice) and moves it into place with a manifest
 (`simvec.scale.shards`), so a re-run skips what is done and verified.
 
-One job, one vector space: the driver resolves the backend once (`auto` included, by loading the Encoder there) and
-every actor loads that concrete backend and checks its provenance (backend, fingerprint, artefact digest) against the
-driver's. An actor that cannot build it, or built a different artefact, embeds nothing: it fails the shards of the
-blocks it receives, naming both, instead of mixing runtimes (the int8 ones differ by up to ~1% cosine). The manifest
-of every shard records the provenance, and a re-run redoes a shard embedded with another.
+One job, one vector space: the driver resolves the backend once (`auto` included, by loading the Encoder there),
+ships its built graph to every node (installed in the node's cache, so no node calibrates its own) and every actor
+loads that concrete backend and checks its provenance (backend, fingerprint, artefact digest) against the driver's.
+An actor that cannot load it, or still differs, embeds nothing: it fails the shards of the blocks it receives,
+naming both, instead of mixing runtimes (the int8 ones differ by up to ~1% cosine). The manifest of every shard
+records the provenance, and a re-run redoes a shard embedded with another.
 """
 
 from __future__ import annotations
@@ -212,8 +213,8 @@ def resolve_provenance(model: str | None, backend: str) -> tuple[dict, int, tupl
     from simvec.encoders.artifacts import read_artifact
 
     encoder = Encoder(model, backend=backend, cache=None)
-    model_dir = getattr(encoder.backend, "model_dir", None)
-    return encoder.provenance, encoder.dimension, read_artifact(model_dir) if model_dir is not None else None
+    artifact = read_artifact(encoder.artifact_dir) if encoder.artifact_dir is not None else None
+    return encoder.provenance, encoder.dimension, artifact
 
 
 def _safe_name(shard: Shard) -> Shard:
